@@ -1,0 +1,241 @@
+"""The one settings module. Every value that differs between machines comes from the environment
+through the typed helpers in ``wallboard.envconfig``; README.md lists every variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from wallboard.envconfig import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("WALLBOARD_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A production instance must never run on a key that is published in this repository.
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (or set SECRET_KEY_FILE)")
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG=1"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Where the product is reached from outside, for the kiosk URLs that commands print.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "wallboard.live",
+    "wallboard.control",
+    "wallboard.boards",
+    "wallboard.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wallboard.urls"
+ASGI_APPLICATION = "wallboard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_from_url(url: str) -> dict:
+    parsed = urlparse(url)
+    if parsed.scheme in {"postgres", "postgresql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parsed.path.lstrip("/")),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    if parsed.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path)}
+    raise ImproperlyConfigured(f"DATABASE_URL scheme {parsed.scheme!r} is not supported")
+
+
+# SQLite by default so that a fresh checkout just runs; PostgreSQL via DATABASE_URL in production.
+DATABASES = {
+    "default": _database_from_url(
+        env_str("DATABASE_URL", f"sqlite://{VAR_DIR / 'db.sqlite3'}")  # type: ignore[arg-type]
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# Slovak and English users; PBX times are Bratislava local time.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("sk", _("Slovak")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Bratislava")
+PBX_TIME_ZONE = env_str("PBX_TIME_ZONE", "Europe/Bratislava")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Redis: snapshots, the shared PBX request budget, the channel layer and Celery's broker ---
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every key this installation writes starts with this, so that tests (and two installations
+# sharing one Redis) never see each other's snapshots or budgets.
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "wallboard")
+# The PBX budget is per source IP: installations that share an egress IP must share this prefix.
+PBX_BUDGET_KEY = env_str("PBX_BUDGET_KEY", f"{REDIS_KEY_PREFIX}:pbx-budget")
+
+# --- The PBX ---
+# With no PBX_API_URL the product talks to the embedded simulator that `make run` starts.
+PBX_API_URL = env_str("PBX_API_URL") or None
+SIMULATOR_HOST = env_str("SIMULATOR_HOST", "127.0.0.1")
+SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8089, minimum=0)
+SIMULATOR_USER = env_str("SIMULATOR_USER", "wallboard")
+SIMULATOR_SECRET = env_str("SIMULATOR_SECRET", "simulator")
+if PBX_API_URL:
+    PBX_BASE_URL = PBX_API_URL
+    PBX_USER = env_str("PBX_API_USER", "")
+    PBX_SECRET = env_str("PBX_API_PASSWORD", "")
+    if not PBX_USER or not PBX_SECRET:
+        raise ImproperlyConfigured("PBX_API_URL is set, so PBX_API_USER and PBX_API_PASSWORD are too")
+else:
+    PBX_BASE_URL = f"http://{SIMULATOR_HOST}:{SIMULATOR_PORT}/"
+    PBX_USER = env_str("PBX_API_USER", SIMULATOR_USER)
+    PBX_SECRET = env_str("PBX_API_PASSWORD", SIMULATOR_SECRET)
+PBX_CONNECT_TIMEOUT = env_float("PBX_CONNECT_TIMEOUT", 3.0, minimum=0.1)
+PBX_READ_TIMEOUT = env_float("PBX_READ_TIMEOUT", 10.0, minimum=0.1)
+PBX_BUDGET_REQUESTS = env_int("PBX_BUDGET_REQUESTS", 18, minimum=1)
+PBX_BUDGET_WINDOW = env_float("PBX_BUDGET_WINDOW", 5.0, minimum=0.1)
+PBX_ACTION_RESERVE = env_int("PBX_ACTION_RESERVE", 2, minimum=0)
+PBX_BLOCK_SECONDS = env_float("PBX_BLOCK_SECONDS", 1800.0, minimum=1)
+if PBX_ACTION_RESERVE >= PBX_BUDGET_REQUESTS:
+    raise ImproperlyConfigured("PBX_ACTION_RESERVE must be smaller than PBX_BUDGET_REQUESTS")
+
+# --- Polling (wallboard.live) ---
+POLL_TICK_SECONDS = env_float("POLL_TICK_SECONDS", 1.0, minimum=0.2)
+POLL_EXTENSIONS_SECONDS = env_float("POLL_EXTENSIONS_SECONDS", 60.0, minimum=5)
+POLL_QUEUE_LIST_SECONDS = env_float("POLL_QUEUE_LIST_SECONDS", 300.0, minimum=10)
+# Queues that no open board watches are refreshed at most this often.
+POLL_UNWATCHED_SECONDS = env_float("POLL_UNWATCHED_SECONDS", 30.0, minimum=1)
+WS_HEARTBEAT_SECONDS = env_float("WS_HEARTBEAT_SECONDS", 15.0, minimum=0.5)
+
+# --- Channels ---
+# The pub/sub layer: no group_expiry to silently drop a TV after 24 h, one Redis message per
+# process per group_send. It loses messages while Redis is away, so clients resync on
+# reconnect (docs/architecture.md).
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # redis-py 8's 5 s default socket timeout kills idle subscribers
+                    # (channels_redis #422): a TV's subscription is idle most of the time.
+                    "socket_timeout": None,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 30,
+                    "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10),
+                }
+            ],
+            "prefix": f"{REDIS_KEY_PREFIX}:channels",
+        },
+    }
+}
+
+# --- Celery ---
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"{REDIS_KEY_PREFIX}-tasks")
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- REST API ---
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VIPTel wallboard API",
+    "DESCRIPTION": "Live queue snapshots and agent actions for the VIPTel hosted PBX.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}},
+}
