@@ -179,7 +179,7 @@ POLL_EXTENSIONS_SECONDS = env_float("POLL_EXTENSIONS_SECONDS", 60.0, minimum=5)
 POLL_QUEUE_LIST_SECONDS = env_float("POLL_QUEUE_LIST_SECONDS", 300.0, minimum=10)
 # Queues that no open board watches are refreshed at most this often.
 POLL_UNWATCHED_SECONDS = env_float("POLL_UNWATCHED_SECONDS", 30.0, minimum=1)
-WS_HEARTBEAT_SECONDS = env_float("WS_HEARTBEAT_SECONDS", 15.0, minimum=0.5)
+WS_HEARTBEAT_SECONDS = env_float("WS_HEARTBEAT_SECONDS", 5.0, minimum=0.5)
 
 # --- Channels ---
 # The pub/sub layer: no group_expiry to silently drop a TV after 24 h, one Redis message per
