@@ -1,0 +1,343 @@
+"""Agent actions on queue members: pause, unpause, add, remove.
+
+One way in for the websocket, the HTTP API and the console: ``member_action`` validates, checks
+permission (before any PBX request is spent), sends the action through the budget's priority
+lane, audits the attempt, and on success refreshes that queue's snapshot at once so every board
+shows the result within about a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import redis
+from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from pbxapi import errors as pbx
+from wallboard.boards import access
+from wallboard.control.models import MemberAction
+from wallboard.live import pbx as live_pbx
+from wallboard.live import services as live_services
+
+if TYPE_CHECKING:
+    from pbxapi.models import ActionResult
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = frozenset(MemberAction.Action.values)
+SOURCES = frozenset(MemberAction.Source.values)
+
+# How long an action may wait for a slot in the shared budget. Long enough to ride out a burst of
+# polls (the action lane may use the reserve), short enough that a person clicking "pause" gets an
+# answer instead of a spinner.
+ACTION_MAX_WAIT_SECONDS = 3.0
+
+# Queue and extension numbers are stored in PositiveIntegerField, which PostgreSQL caps here.
+_MAX_NUMBER = 2_147_483_647
+
+# Where pbx_outcome_record files what an action taught us about the PBX's health.
+_PBX_STATE_SOURCE = "action"
+
+# The PBX's words for queue actions (API_NOTES.md, routes 10-13), marked for translation so a
+# Slovak supervisor reads them in Slovak; anything else the PBX says is shown as it said it.
+_PBX_WORDS = {
+    "Added to queue": _("Added to queue"),
+    "Removed from queue": _("Removed from queue"),
+    "Paused": _("Paused"),
+    "Unpaused": _("Unpaused"),
+    "Already there": _("Already there"),
+    "Not there": _("Not there"),
+    "No such queue": _("No such queue"),
+    "Unknown status": _("Unknown status"),
+}
+
+
+class ActionError(Exception):
+    """An action refused before any PBX request was spent."""
+
+
+class ActionInvalid(ActionError, ValueError):
+    """The queue, extension, action or source is not acceptable."""
+
+
+class ActionForbidden(ActionError, PermissionError):
+    """The user may not act on that queue."""
+
+
+class Reason(StrEnum):
+    """Why an action ended the way it did; the API maps these to HTTP statuses."""
+
+    ACCEPTED = "accepted"  # the PBX did it
+    REFUSED = "refused"  # the PBX answered and said no (Already there, No such queue...)
+    BLOCKED = "blocked"  # the PBX has blocked us for the rate limit; nothing was sent
+    BUDGET_EXHAUSTED = "budget_exhausted"  # no budget slot within the wait; nothing was sent
+    TIMEOUT = "timeout"  # sent, but no answer in time: the action may or may not have happened
+    UNREACHABLE = "unreachable"  # the PBX could not be reached
+    PBX_ERROR = "pbx_error"  # the PBX answered something wrong (5xx, HTML, bad credentials...)
+    UNAVAILABLE = "unavailable"  # our own Redis (the budget) is down; nothing was sent
+    INVALID = "invalid"  # the client refused the arguments before sending
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What happened to one action.
+
+    ``code``/``detail`` are the PBX's answer as it gave it (body code or HTTP status and its
+    words, or our English description when no answer came); ``message`` is the same in words for
+    the requester, in the active language. ``retry_after`` (seconds) is set when trying again
+    later can succeed (blocked, budget exhausted).
+    """
+
+    ok: bool
+    code: int | None
+    detail: str
+    message: str
+    reason: Reason = Reason.ACCEPTED
+    retry_after: int | None = None
+
+
+def member_action(*, user, queue: int, extension: int, action: str, source: str) -> ActionOutcome:
+    """Pause/unpause/add/remove ``extension`` in ``queue`` on the PBX, on behalf of ``user``.
+
+    Raises ActionInvalid or ActionForbidden before any PBX request; otherwise audits the attempt
+    and returns its outcome (never raises a PBX error).
+    """
+    queue = _number(queue, what="queue")
+    extension = _number(extension, what="extension")
+    _check_choice(action, ACTIONS, what="action")
+    _check_choice(source, SOURCES, what="source")
+    if not access.can_act_on_queue(user, queue):
+        raise ActionForbidden(
+            gettext("You may not change the members of queue %(queue)s.") % {"queue": queue}
+        )
+
+    outcome = _outcome_unexpected()
+    try:
+        outcome = _send(queue=queue, extension=extension, action=action)
+    finally:
+        # Audited even when something unforeseen escapes, so the trail never misses an attempt.
+        _audit(
+            user=user,
+            source=source,
+            queue=queue,
+            extension=extension,
+            action=action,
+            outcome=outcome,
+        )
+    if outcome.ok:
+        _refresh_after_action(queue=queue)
+    return outcome
+
+
+def _number(value: object, *, what: str) -> int:
+    """A positive whole number; digit strings are accepted because websocket JSON may carry them."""
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        number = None
+    if number is None or not 0 < number <= _MAX_NUMBER:
+        raise ActionInvalid(
+            gettext("The %(what)s must be a positive whole number, not %(value)r.")
+            % {"what": what, "value": value}
+        )
+    return number
+
+
+def _check_choice(value: object, choices: frozenset[str], *, what: str) -> None:
+    if value not in choices:
+        raise ActionInvalid(
+            gettext("The %(what)s must be one of %(choices)s, not %(value)r.")
+            % {"what": what, "choices": ", ".join(sorted(choices)), "value": value}
+        )
+
+
+def _send(*, queue: int, extension: int, action: str) -> ActionOutcome:
+    """Spend one priority-lane request on the action and turn whatever happens into an outcome."""
+    client = live_pbx.pbx_client()
+    method = {
+        "pause": client.queue_pause,
+        "unpause": client.queue_unpause,
+        "add": client.queue_add,
+        "remove": client.queue_remove,
+    }[action]
+    try:
+        result = method(queue, extension, priority="action", max_wait=ACTION_MAX_WAIT_SECONDS)
+    except pbx.PBXError as error:
+        outcome = _outcome_from_error(error)
+        _record_pbx_state(error=None if outcome.reason == Reason.REFUSED else error)
+        return outcome
+    except redis.RedisError as error:
+        logger.error("Member action not sent: the budget's Redis is unavailable: %s", error)
+        return ActionOutcome(
+            ok=False,
+            code=None,
+            detail=f"Request budget unavailable: {error.__class__.__name__}",
+            message=gettext("The wallboard cannot reach its request budget; nothing was sent."),
+            reason=Reason.UNAVAILABLE,
+            retry_after=5,
+        )
+    _record_pbx_state(error=None)
+    return _outcome_from_result(result)
+
+
+def _outcome_from_result(result: ActionResult) -> ActionOutcome:
+    return ActionOutcome(
+        ok=True,
+        code=result.code,
+        detail=result.detail,
+        message=_pbx_words(result.detail),
+        reason=Reason.ACCEPTED,
+    )
+
+
+def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
+    """Every pbxapi error as an outcome: the PBX's words where it gave some, ours otherwise."""
+    if isinstance(error, pbx.QueueActionRefused):
+        return ActionOutcome(
+            ok=False,
+            code=error.code,
+            detail=error.detail,
+            message=_pbx_words(error.detail),
+            reason=Reason.REFUSED,
+        )
+    if isinstance(error, pbx.Blocked):
+        until = _pbx_local_time(error.until)
+        return _failure(
+            error,
+            reason=Reason.BLOCKED,
+            code=403,
+            message=gettext("PBX blocked until %(time)s") % {"time": until},
+            retry_after=_whole_seconds(error.seconds_left),
+        )
+    if isinstance(error, pbx.BudgetExhausted):
+        return _failure(
+            error,
+            reason=Reason.BUDGET_EXHAUSTED,
+            message=gettext(
+                "The PBX is busy (request budget used up); try again in a few seconds."
+            ),
+            retry_after=_whole_seconds(error.retry_after),
+        )
+    if isinstance(error, pbx.PBXTimeout):
+        return _failure(
+            error,
+            reason=Reason.TIMEOUT,
+            message=gettext(
+                "The PBX did not answer in time; the action may or may not have been done."
+            ),
+        )
+    if isinstance(error, pbx.Unreachable):
+        return _failure(
+            error, reason=Reason.UNREACHABLE, message=gettext("The PBX is unreachable.")
+        )
+    if isinstance(error, pbx.InvalidArgument):
+        return _failure(error, reason=Reason.INVALID, message=str(error))
+    if isinstance(error, pbx.AuthenticationFailed):
+        return _failure(
+            error,
+            reason=Reason.PBX_ERROR,
+            message=gettext("The PBX refused the wallboard's API login; check its PBX settings."),
+        )
+    return _failure(
+        error,
+        reason=Reason.PBX_ERROR,
+        message=gettext("The PBX answered with an error: %(error)s") % {"error": error},
+    )
+
+
+def _failure(
+    error: pbx.PBXError,
+    *,
+    reason: Reason,
+    message: str,
+    code: int | None = None,
+    retry_after: int | None = None,
+) -> ActionOutcome:
+    return ActionOutcome(
+        ok=False,
+        code=code if code is not None else error.status,
+        detail=str(error),
+        message=message,
+        reason=reason,
+        retry_after=retry_after,
+    )
+
+
+def _outcome_unexpected() -> ActionOutcome:
+    """What the audit says if something unforeseen (a bug) escapes before an outcome exists."""
+    return ActionOutcome(
+        ok=False,
+        code=None,
+        detail="Internal error before the PBX answered",
+        message=gettext("Internal error"),
+        reason=Reason.PBX_ERROR,
+    )
+
+
+def _pbx_words(detail: str) -> str:
+    words = _PBX_WORDS.get(detail.strip())
+    return str(words) if words is not None else detail
+
+
+def _pbx_local_time(timestamp: float) -> str:
+    """HH:MM in the PBX's (and the call centre's) local time, Europe/Bratislava by default."""
+    return datetime.fromtimestamp(timestamp, ZoneInfo(settings.PBX_TIME_ZONE)).strftime("%H:%M")
+
+
+def _whole_seconds(seconds: float) -> int:
+    """Seconds rounded up, at least 1: a Retry-After of 0 invites an immediate, useless retry."""
+    return max(1, int(-(-seconds // 1)))
+
+
+def _record_pbx_state(*, error: Exception | None) -> None:
+    """Tell the PBX state what this action learned; a failure to record must not lose the outcome."""
+    if isinstance(error, pbx.BudgetExhausted | pbx.InvalidArgument):
+        return  # nothing was sent, so the PBX's health is unknown from here
+    try:
+        live_services.pbx_outcome_record(source=_PBX_STATE_SOURCE, error=error)
+    except Exception:
+        logger.exception("Could not record the PBX outcome of a member action")
+
+
+def _audit(
+    *,
+    user,
+    source: str,
+    queue: int,
+    extension: int,
+    action: str,
+    outcome: ActionOutcome,
+) -> MemberAction:
+    return MemberAction.objects.create(
+        user=user if getattr(user, "pk", None) is not None else None,
+        username=getattr(user, "get_username", lambda: "")() or "",
+        source=source,
+        queue=queue,
+        extension=extension,
+        action=action,
+        ok=outcome.ok,
+        code=outcome.code,
+        detail=outcome.detail[: MemberAction._meta.get_field("detail").max_length],
+    )
+
+
+def _refresh_after_action(*, queue: int) -> None:
+    """Rebuild and push the queue's snapshot now, so every board shows the change within a second.
+
+    The action already happened; a failed refresh only delays the boards until the next poll.
+    """
+    try:
+        live_services.queue_refresh(queue=queue, priority="action")
+    except Exception:
+        logger.warning("Refresh of queue %s after an action failed", queue, exc_info=True)
