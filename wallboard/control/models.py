@@ -41,7 +41,7 @@ class MemberAction(models.Model):
     extension = models.PositiveIntegerField(_("extension"))
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
     ok = models.BooleanField(_("accepted"))
-    # The PBX's body code (200, 400 Already there...) or HTTP status (403); None when no answer came.
+    # The PBX's body code (200, 400 Already there...) or HTTP status (403); None if no answer.
     code = models.IntegerField(_("code"), null=True, blank=True)
     detail = models.CharField(_("detail"), max_length=500, blank=True)
 

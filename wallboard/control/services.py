@@ -301,7 +301,7 @@ def _whole_seconds(seconds: float) -> int:
 
 
 def _record_pbx_state(*, error: Exception | None) -> None:
-    """Tell the PBX state what this action learned; a failure to record must not lose the outcome."""
+    """Tell the PBX state what this action learned; failing to record must not lose the outcome."""
     if isinstance(error, pbx.BudgetExhausted | pbx.InvalidArgument):
         return  # nothing was sent, so the PBX's health is unknown from here
     try:
