@@ -1,12 +1,28 @@
-"""Who may see and act on which queue. Used by consumers, the API and the control services.
+"""Who may see and act on which queue. Used by consumers, the API, the control services and the
+pages; the function names and signatures are a contract (docs/contracts.md).
 
-Initial version: staff users see and act on everything; everyone else sees nothing.
-The board work replaces this with roles (viewer / team lead / admin) and kiosk tokens.
+Roles (docs/architecture.md, "Boards and roles"):
+- admin: a superuser, or a member of the group ``ADMIN_GROUP`` — sees and acts on every queue.
+- team lead: any user with ``TeamLeadAssignment`` rows — sees every queue, acts on those queues.
+- viewer: any other active, logged-in user — sees every queue, acts on none.
+- a kiosk (TV): no user at all, a revocable token scoped to its queues; read-only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from wallboard.boards.models import (
+    KIOSK_LAST_SEEN_RESOLUTION_SECONDS,
+    KioskToken,
+    TeamLeadAssignment,
+    kiosk_token_hash,
+)
+
+ADMIN_GROUP = "Wallboard admins"
 
 
 @dataclass(frozen=True)
@@ -14,11 +30,57 @@ class Kiosk:
     id: int
     name: str
     queues: frozenset[int] | None  # None = every queue
+    board_id: int | None = None
+
+
+def _is_active_user(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_admin(user) -> bool:
+    if not _is_active_user(user):
+        return False
+    if user.is_superuser:
+        return True
+    # Cached on the user object: one request or websocket asks this many times.
+    cached = getattr(user, "_wallboard_is_admin", None)
+    if cached is None:
+        cached = user.groups.filter(name=ADMIN_GROUP).exists()
+        user._wallboard_is_admin = cached
+    return cached
+
+
+def actionable_queues(user) -> set[int] | None:
+    """The queues this user may act on; None means all of them, an empty set means none."""
+    if not _is_active_user(user):
+        return set()
+    if is_admin(user):
+        return None
+    cached = getattr(user, "_wallboard_actionable", None)
+    if cached is None:
+        cached = set(TeamLeadAssignment.objects.filter(user=user).values_list("queue", flat=True))
+        user._wallboard_actionable = cached
+    return set(cached)
+
+
+def is_team_lead(user) -> bool:
+    return not is_admin(user) and bool(actionable_queues(user))
+
+
+def role_of(user) -> str:
+    """ "admin", "team_lead", "viewer" or "anonymous" — for pages and logs, not for decisions."""
+    if not _is_active_user(user):
+        return "anonymous"
+    if is_admin(user):
+        return "admin"
+    return "team_lead" if actionable_queues(user) else "viewer"
 
 
 def visible_queues(user) -> set[int] | None:
     """The queues this user may see; None means all of them, an empty set means none."""
-    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+    if _is_active_user(user):
+        # Every role may watch every queue: a wallroom has no secrets between teams; actions
+        # are what roles restrict.
         return None
     return set()
 
@@ -29,8 +91,32 @@ def can_view_queue(user, queue: int) -> bool:
 
 
 def can_act_on_queue(user, queue: int) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+    allowed = actionable_queues(user)
+    return allowed is None or queue in allowed
 
 
 def kiosk_from_token(token: str) -> Kiosk | None:
-    return None
+    """The live kiosk for this URL token, or None (unknown or revoked). Notes when it was seen."""
+    if not token or len(token) > 200:
+        return None
+    row = (
+        KioskToken.objects.active()
+        .select_related("board")
+        .filter(token_hash=kiosk_token_hash(token))
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    # A TV reconnecting in a loop must not turn into a database write per attempt.
+    if row.last_seen is None or now - row.last_seen > timedelta(
+        seconds=KIOSK_LAST_SEEN_RESOLUTION_SECONDS
+    ):
+        KioskToken.objects.filter(pk=row.pk).update(last_seen=now)
+    queues = row.queue_set()
+    return Kiosk(
+        id=row.pk,
+        name=row.name,
+        queues=frozenset(queues) if queues is not None else None,
+        board_id=row.board_id,
+    )

@@ -1,0 +1,229 @@
+// What the TV board and the console share: the page model (snapshots by queue, highest version
+// wins), the live connection, the status banners (PBX, connection, data age) and the one-second
+// tick. Page modules add layout (TV rotation, sound) or actions (console).
+
+import { LiveConnection } from "./connection.js";
+import { fill, makeClock, parseTime, setText } from "./format.js";
+import { QueuePanel } from "./queue-panel.js";
+
+const DEFAULT_THRESHOLDS = {
+  waiting_amber: 3, waiting_red: 6, wait_amber: 60, wait_red: 120, flash: true, sl_target: 20,
+};
+
+export class BoardPage {
+  /**
+   * @param {object} options
+   * @param {object} options.config  the page-config json_script
+   * @param {HTMLElement} options.container  where queue panels live
+   * @param {(queue: object) => HTMLTemplateElement} options.agentTemplateFor
+   * @param {(row, member, panel) => void} [options.decorate]
+   * @param {(message: object) => void} [options.onMessage]  page-specific messages
+   * @param {() => void} [options.onLayout]  the set of panels changed
+   * @param {(now: number) => void} [options.onTick]
+   */
+  constructor({ config, container, agentTemplateFor, decorate, onMessage, onLayout, onTick }) {
+    this.config = config;
+    this.strings = config.strings;
+    this.container = container;
+    this.agentTemplateFor = agentTemplateFor;
+    this.decorate = decorate;
+    this.onMessage = onMessage || (() => {});
+    this.onLayout = onLayout || (() => {});
+    this.onTick = onTick || (() => {});
+    this.clock = makeClock(config.time_zone, document.documentElement.lang || undefined);
+    this.queueConfig = new Map(config.queues.map((q) => [q.queue, q]));
+    this.panels = new Map(); // queue -> QueuePanel, in display order
+    this.versions = new Map(); // queue -> highest snapshot version seen
+    this.pbx = config.pbx;
+    this.freshAt = null;
+    this.skew = 0; // server clock - browser clock, ms
+    this.conn = "connecting";
+    this.connSince = Date.now();
+    this.closedCode = null;
+    this.banner = {
+      pbx: document.querySelector('[data-banner="pbx"]'),
+      conn: document.querySelector('[data-banner="conn"]'),
+      age: document.querySelector('[data-banner="age"]'),
+    };
+    this.clockEl = document.querySelector('[data-f="clock"]');
+  }
+
+  now() {
+    return Date.now() + this.skew;
+  }
+
+  start() {
+    for (const el of this.container.querySelectorAll("[data-queue]")) {
+      const queue = this.queueConfig.get(Number(el.dataset.queue));
+      if (queue) this.#adopt(el, queue);
+    }
+    for (const [queue, snapshot] of Object.entries(this.config.snapshots)) {
+      this.#snapshot(Number(queue), snapshot.version, snapshot);
+    }
+    this.onLayout();
+    this.tick();
+    setInterval(() => this.tick(), 1000);
+    this.connection = new LiveConnection({
+      path: this.config.ws_path,
+      heartbeat: this.config.heartbeat,
+      onMessage: (message) => this.#message(message),
+      onStatus: (status, detail) => this.#status(status, detail),
+    });
+    this.connection.start();
+  }
+
+  send(message) {
+    return this.connection.send(message);
+  }
+
+  #adopt(el, queue) {
+    const panel = new QueuePanel(el, queue, {
+      strings: this.strings,
+      agentTemplate: this.agentTemplateFor(queue),
+      decorate: this.decorate ? (row, member) => this.decorate(row, member, panel) : undefined,
+    });
+    this.panels.set(queue.queue, panel);
+    return panel;
+  }
+
+  /** The server says which queues this page gets: add new ones, drop the others. */
+  #subscribe(queues) {
+    const wanted = new Set(queues);
+    let changed = false;
+    for (const [queue, panel] of this.panels) {
+      if (!wanted.has(queue)) {
+        panel.el.remove();
+        this.panels.delete(queue);
+        this.versions.delete(queue);
+        changed = true;
+      }
+    }
+    for (const queue of queues) {
+      if (this.panels.has(queue)) continue;
+      const template = document.getElementById("queue-tpl");
+      const el = template.content.firstElementChild.cloneNode(true);
+      el.dataset.queue = String(queue);
+      const config = this.queueConfig.get(queue) || {
+        queue, name: String(queue), display_name: "", thresholds: DEFAULT_THRESHOLDS, can_act: false,
+      };
+      this.queueConfig.set(queue, config);
+      el.querySelector('[data-f="qname"]').textContent = config.name;
+      el.querySelector(".q-num").textContent = String(queue);
+      this.container.appendChild(el);
+      this.#adopt(el, config);
+      changed = true;
+    }
+    const empty = this.container.querySelector('[data-f="empty"]');
+    if (empty) empty.hidden = this.panels.size > 0;
+    if (changed) this.onLayout();
+  }
+
+  #snapshot(queue, version, data) {
+    const panel = this.panels.get(queue);
+    if (!panel || !data) return;
+    const known = this.versions.get(queue);
+    if (known !== undefined && version < known) return; // an older push arriving late
+    this.versions.set(queue, version);
+    panel.render(data);
+    panel.tick(this.now());
+  }
+
+  #serverTime(iso) {
+    const t = parseTime(iso);
+    if (t !== null) this.skew = t - Date.now();
+  }
+
+  #message(message) {
+    switch (message.type) {
+      case "hello":
+        this.#serverTime(message.server_time);
+        this.#subscribe(message.queues || []);
+        break;
+      case "snapshot":
+        this.#snapshot(message.queue, message.version, message.data);
+        break;
+      case "pbx":
+        this.pbx = message.data;
+        break;
+      case "heartbeat":
+        this.#serverTime(message.server_time);
+        this.freshAt = parseTime(message.fresh_at);
+        break;
+      default:
+        break;
+    }
+    this.onMessage(message);
+    this.#banners();
+  }
+
+  #status(status, detail) {
+    if (status !== this.conn) this.connSince = Date.now();
+    this.conn = status;
+    this.closedCode = status === "closed" ? detail.code : null;
+    document.body.dataset.conn = status;
+    this.#banners();
+  }
+
+  /** When the data on screen was last known to be true (ms), or null. */
+  dataTime() {
+    let newest = this.freshAt;
+    for (const panel of this.panels.values()) {
+      const fetched = panel.snapshot && panel.snapshot.fetched;
+      const t = parseTime(fetched && fetched.queue_status);
+      if (t !== null && (newest === null || t > newest)) newest = t;
+    }
+    return newest;
+  }
+
+  #banners() {
+    const s = this.strings;
+    const pbx = this.pbx || {};
+    let pbxText = "";
+    if (pbx.state === "blocked") {
+      const until = parseTime(pbx.blocked_until);
+      pbxText = until === null ? s.pbx_blocked_unknown : fill(s.pbx_blocked, { time: this.clock.hm(until) });
+    } else if (pbx.state === "unreachable") {
+      const since = parseTime(pbx.unreachable_since);
+      pbxText = fill(s.pbx_unreachable, { time: since === null ? "?" : this.clock.hms(since) });
+    } else if (pbx.state === "starting") {
+      pbxText = s.pbx_starting;
+    }
+    this.#show(this.banner.pbx, pbxText);
+
+    let connText = "";
+    if (this.conn === "reconnecting") connText = s.reconnecting;
+    else if (this.conn === "connecting" && Date.now() - this.connSince > 2000) connText = s.connecting;
+    else if (this.conn === "closed") connText = s.closed;
+    this.#show(this.banner.conn, connText);
+
+    const dataAt = this.dataTime();
+    const now = this.now();
+    const age = dataAt === null ? Infinity : Math.max(0, (now - dataAt) / 1000);
+    const limits = this.config.freshness;
+    let ageText = "";
+    if (dataAt === null && this.panels.size) ageText = s.no_data;
+    else if (age >= limits.notice) {
+      ageText = fill(s.data_from, { time: this.clock.hms(dataAt), age: Math.round(age) });
+    }
+    this.#show(this.banner.age, ageText);
+    document.body.classList.toggle("stale", this.panels.size > 0 && age >= limits.stale);
+  }
+
+  #show(el, text) {
+    if (!el) return;
+    setText(el, text);
+    el.hidden = !text;
+  }
+
+  tick() {
+    const now = this.now();
+    if (this.clockEl) setText(this.clockEl, this.clock.hms(now));
+    for (const panel of this.panels.values()) panel.tick(now);
+    this.#banners();
+    this.onTick(now);
+  }
+}
+
+export function pageConfig() {
+  return JSON.parse(document.getElementById("page-config").textContent);
+}

@@ -1,0 +1,46 @@
+"""Filters for the server-rendered first paint of the boards (the JS renders the same way)."""
+
+from __future__ import annotations
+
+from django import template
+
+from wallboard.boards.ui_strings import state_words
+
+register = template.Library()
+
+
+@register.filter
+def state_word(state: str) -> str:
+    return state_words().get(state, state)
+
+
+@register.filter
+def duration(seconds: object) -> str:
+    """45 -> "0:45", 3725 -> "1:02:05"; anything else -> "—"."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        return "—"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.filter
+def dash(value: object) -> object:
+    """None -> "—" (a KPI the PBX has not given us yet), anything else unchanged."""
+    return "—" if value is None else value
+
+
+@register.filter
+def percent(value: object) -> str:
+    """Service level 0..1 (or 0..100) -> "87 %"; None -> "—"."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—"
+    share = value * 100 if value <= 1 else value
+    return f"{round(share)} %"
+
+
+@register.simple_tag
+def agent_states() -> list[tuple[str, str]]:
+    """(state, word) in the order the boards show the counts."""
+    return list(state_words().items())

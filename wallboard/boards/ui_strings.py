@@ -1,0 +1,50 @@
+"""The words the pages' JavaScript shows, translated on the server and handed over with
+json_script — one catalogue for templates and scripts, no JS i18n build."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
+
+def state_words() -> dict[str, str]:
+    return {
+        "available": pgettext("agent state", "Available"),
+        "ringing": pgettext("agent state", "Ringing"),
+        "on_call": pgettext("agent state", "On call"),
+        "paused": pgettext("agent state", "Paused"),
+        "offline": pgettext("agent state", "Offline"),
+    }
+
+
+def js_strings() -> dict[str, object]:
+    return {
+        "states": state_words(),
+        "data_from": _("Data from {time} ({age} s ago)"),
+        "reconnecting": _("Reconnecting…"),
+        "connecting": _("Connecting…"),
+        "pbx_blocked": _("PBX blocked until {time}"),
+        "pbx_blocked_unknown": _("PBX blocked"),
+        "pbx_unreachable": _("PBX unreachable since {time}"),
+        "pbx_starting": _("Waiting for the first data from the PBX…"),
+        "no_data": _("No data yet"),
+        "page": _("Page {n} of {total}"),
+        "pending": _("Waiting for the PBX…"),
+        "no_answer": _("No answer from the server; see the audit page."),
+        "not_connected": _("Not connected; try again in a moment."),
+        "pause": _("Pause"),
+        "unpause": _("Unpause"),
+        "remove": _("Remove"),
+        "actions": {
+            "pause": _("Pause"),
+            "unpause": _("Unpause"),
+            "add": _("Add"),
+            "remove": _("Remove"),
+        },
+        "result": _("{ext} – {action}: {message}"),
+        "registered": _("registered"),
+        "not_registered": _("not registered"),
+        "closed": _("This board has been switched off."),
+        "sound_on": _("Sound alerts on"),
+        "confirm_remove": _("{name} ({ext}) will stop receiving calls from queue {queue}."),
+    }

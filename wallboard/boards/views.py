@@ -1,0 +1,147 @@
+"""The pages: home, supervisor console, TV boards (logged-in and kiosk), audit, login."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import never_cache
+
+from wallboard.boards import selectors
+from wallboard.boards.access import (
+    actionable_queues,
+    is_admin,
+    kiosk_from_token,
+    role_of,
+    visible_queues,
+)
+from wallboard.boards.forms import AuditFilterForm
+from wallboard.boards.models import Board, queue_list_parse
+from wallboard.boards.ui_strings import js_strings
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _requested_queues(request: HttpRequest) -> list[int] | None:
+    try:
+        return queue_list_parse(request.GET.get("queues", "")) or None
+    except ValueError:
+        return None
+
+
+def _page_config(*, ws_path: str, data: selectors.PageData, board: Board | None) -> dict:
+    """Everything a page's JS needs, as one json_script object."""
+    return {
+        "ws_path": ws_path,
+        "time_zone": settings.TIME_ZONE,
+        "queues": [q.as_json() for q in data.queues],
+        "snapshots": data.snapshots(),
+        "pbx": data.pbx,
+        "freshness": selectors.freshness_limits(),
+        "board": selectors.board_settings(board),
+        "strings": js_strings(),
+        "heartbeat": float(getattr(settings, "WS_HEARTBEAT_SECONDS", 5.0)),
+    }
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    allowed = visible_queues(request.user)
+    queues = [row for row in selectors.known_queues() if allowed is None or row["queue"] in allowed]
+    displays = selectors.display_config([row["queue"] for row in queues])
+    for row in queues:
+        display = displays[row["queue"]]
+        row["display_name"] = display.display_name or row.get("name") or str(row["queue"])
+    actionable = actionable_queues(request.user)
+    return render(
+        request,
+        "boards/home.html",
+        {
+            "queues": queues,
+            "boards": Board.objects.all(),
+            "role": role_of(request.user),
+            "actionable": sorted(actionable) if actionable is not None else None,
+            "can_audit": actionable is None or bool(actionable),
+            "is_admin": is_admin(request.user),
+            "pbx": selectors.pbx_state(),
+        },
+    )
+
+
+@never_cache
+@login_required
+def console(request: HttpRequest) -> HttpResponse:
+    wanted = _requested_queues(request)
+    queues = selectors.page_queues(wanted=wanted, allowed=visible_queues(request.user))
+    data = selectors.page_data(queues=queues, actionable=actionable_queues(request.user))
+    can_act_any = any(q.can_act for q in data.queues)
+    ws_path = "/ws/board/" + (f"?queues={','.join(map(str, queues))}" if wanted else "")
+    config = _page_config(ws_path=ws_path, data=data, board=None)
+    config["extensions"] = selectors.extension_choices() if can_act_any else []
+    return render(
+        request,
+        "boards/console.html",
+        {"data": data, "config": config, "can_act_any": can_act_any},
+    )
+
+
+@never_cache
+@login_required
+def board_tv(request: HttpRequest, slug: str) -> HttpResponse:
+    board = get_object_or_404(Board, slug=slug)
+    queues = selectors.page_queues(wanted=board.queues, allowed=visible_queues(request.user))
+    data = selectors.page_data(queues=queues, actionable=set())
+    ws_path = "/ws/board/" + (f"?queues={','.join(map(str, queues))}" if board.queues else "")
+    return _tv_render(request, data=data, board=board, ws_path=ws_path, title=board.name)
+
+
+@never_cache
+def kiosk(request: HttpRequest, token: str) -> HttpResponse:
+    found = kiosk_from_token(token)
+    if found is None:
+        return render(request, "boards/kiosk_gone.html", status=404)
+    board = Board.objects.filter(pk=found.board_id).first() if found.board_id else None
+    wanted = None
+    if found.queues is not None:
+        order = board.queues if board is not None and board.queues else sorted(found.queues)
+        wanted = [q for q in order if q in found.queues] or sorted(found.queues)
+    queues = selectors.page_queues(wanted=wanted, allowed=None)
+    data = selectors.page_data(queues=queues, actionable=set())
+    ws_path = f"/ws/kiosk/{token}/"
+    response = _tv_render(request, data=data, board=board, ws_path=ws_path, title=found.name)
+    # The URL is the credential: never hand it to another site in a Referer.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _tv_render(
+    request: HttpRequest, *, data: selectors.PageData, board: Board | None, ws_path: str, title: str
+) -> HttpResponse:
+    config = _page_config(ws_path=ws_path, data=data, board=board)
+    return render(request, "boards/tv.html", {"data": data, "config": config, "title": title})
+
+
+@login_required
+def audit(request: HttpRequest) -> HttpResponse:
+    allowed = actionable_queues(request.user)
+    if allowed is not None and not allowed:
+        raise PermissionDenied("Only team leads and admins see the audit trail")
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows = selectors.audit_actions(user=request.user, filters=filters)
+    page = Paginator(rows, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "boards/audit.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "scope": sorted(allowed) if allowed is not None else None,
+        },
+    )
