@@ -26,7 +26,7 @@ class PBXError(Exception):
 
 
 class InvalidArgument(PBXError, ValueError):
-    """An argument was refused before any request was spent (e.g. an extension that is not digits)."""
+    """An argument was refused before any request was spent (e.g. an extension not digits)."""
 
 
 class AuthenticationFailed(PBXError):
@@ -91,7 +91,7 @@ class Unreachable(PBXError):
 
 
 class ProtocolError(PBXError):
-    """The PBX answered something we cannot understand: an HTML page, truncated JSON, a wrong shape."""
+    """The PBX answered something we cannot understand: HTML, truncated JSON, a wrong shape."""
 
 
 class BudgetExhausted(PBXError):
@@ -103,3 +103,10 @@ class BudgetExhausted(PBXError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = max(0.0, retry_after)
         super().__init__(f"PBX request budget exhausted, next slot in {self.retry_after:.1f} s")
+
+
+class BudgetUnavailable(PBXError):
+    """The shared request budget (Redis) could not be asked, so no request was sent.
+
+    Sending without the budget could get every process sharing the IP blocked for 30 minutes.
+    """
