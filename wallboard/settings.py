@@ -179,12 +179,23 @@ POLL_EXTENSIONS_SECONDS = env_float("POLL_EXTENSIONS_SECONDS", 60.0, minimum=5)
 POLL_QUEUE_LIST_SECONDS = env_float("POLL_QUEUE_LIST_SECONDS", 300.0, minimum=10)
 # Queues that no open board watches are refreshed at most this often.
 POLL_UNWATCHED_SECONDS = env_float("POLL_UNWATCHED_SECONDS", 30.0, minimum=1)
-WS_HEARTBEAT_SECONDS = env_float("WS_HEARTBEAT_SECONDS", 5.0, minimum=0.5)
+# After PBX timeouts/5xx the poller waits base * 2^(failures-1) seconds (with jitter), capped.
+POLL_BACKOFF_BASE_SECONDS = env_float("POLL_BACKOFF_BASE_SECONDS", 1.0, minimum=0.05)
+POLL_BACKOFF_MAX_SECONDS = env_float("POLL_BACKOFF_MAX_SECONDS", 60.0, minimum=0.1)
+# Every heartbeat a consumer also re-joins its groups and renews its watcher registration
+# (which expires after WS_WATCHER_TTL_HEARTBEATS missed heartbeats).
+WS_HEARTBEAT_SECONDS = env_float("WS_HEARTBEAT_SECONDS", 5.0, minimum=0.05)
+WS_WATCHER_TTL_HEARTBEATS = 3
 
 # --- Channels ---
 # The pub/sub layer: no group_expiry to silently drop a TV after 24 h, one Redis message per
 # process per group_send. It loses messages while Redis is away, so clients resync on
-# reconnect (docs/architecture.md).
+# reconnect (docs/architecture.md, "Channel layer").
+# channels_redis 4.3 passes every key of a host dict except "address" straight to redis-py's
+# ConnectionPool.from_url (channels_redis/utils.py create_pool), one pool per event loop.
+# Its subscriber reads with its own 0.1 s timeout (pubsub.py _do_receiving), so socket_timeout
+# bounds only commands (PUBLISH, SUBSCRIBE): finite, so that a hung Redis fails a push instead
+# of hanging the poller; an idle TV subscription is not affected (tests/live/test_channel_layer).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -192,12 +203,12 @@ CHANNEL_LAYERS = {
             "hosts": [
                 {
                     "address": REDIS_URL,
-                    # redis-py 8's 5 s default socket timeout kills idle subscribers
-                    # (channels_redis #422): a TV's subscription is idle most of the time.
-                    "socket_timeout": None,
+                    "socket_timeout": env_float("REDIS_SOCKET_TIMEOUT", 5.0, minimum=0.1),
                     "socket_connect_timeout": 5,
                     "socket_keepalive": True,
+                    # PING an idle connection before using it, to find a dead one early.
                     "health_check_interval": 30,
+                    # Per process and event loop; bounds concurrent PUBLISH connections.
                     "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10),
                 }
             ],

@@ -1,0 +1,190 @@
+"""The poller against the real simulator and real Redis: what it fetches, in which order, how
+snapshots and states follow the PBX, and how it behaves when the PBX blocks us or goes down."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from wallboard.live import poller, selectors, store
+from wallboard.live.pbx import pbx_budget
+from wallboard.live.store import SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_QUEUES
+
+from .helpers import pbx_paths, poll_until, ticks
+
+
+def _all_snapshots(sim):
+    return all(selectors.snapshot_get(queue=q) for q in sim.centre.queue_numbers())
+
+
+def _first_build_watched(sim):
+    """Poll until every queue has a snapshot, then keep them on an (imaginary) open board."""
+    poll_until(lambda: _all_snapshots(sim))
+    store.watch_register("test-board", sim.centre.queue_numbers(), ttl=120)
+
+
+def _member(queue, extension):
+    snapshot = selectors.snapshot_get(queue=queue)
+    return next(m for m in snapshot["members"] if m["extension"] == extension)
+
+
+def test_it_orders_sources_by_staleness(settings):
+    settings.POLL_UNWATCHED_SECONDS = 30
+    attempts = {
+        SOURCE_QUEUES: 100.0, SOURCE_EXTENSIONS: 100.0, SOURCE_CALLS: 104.0,
+        "queue_status:1": 103.0, "queue_status:2": 105.0, "queue_status:3": 80.0,
+    }  # fmt: skip
+    due = poller.due_sources(now=106.0, attempts=attempts, known=[1, 2, 3], watched={1, 2})
+    # Watched queues and calls go round-robin, oldest first; the unwatched queue waits 30 s.
+    assert due == ["queue_status:1", SOURCE_CALLS, "queue_status:2"]
+    due = poller.due_sources(now=170.0, attempts=attempts, known=[1, 2, 3], watched={1, 2})
+    assert due == [
+        "queue_status:1", SOURCE_CALLS, "queue_status:2", "queue_status:3", SOURCE_EXTENSIONS,
+    ]  # fmt: skip
+    # Nothing fetched yet: the queue list first (it says which queues exist), then names.
+    assert poller.due_sources(now=1.0, attempts={}, known=[], watched=set()) == [
+        SOURCE_QUEUES, SOURCE_EXTENSIONS,
+    ]  # fmt: skip
+
+
+def test_it_builds_every_queues_snapshot_from_the_pbx(simulator):
+    poll_until(lambda: _all_snapshots(simulator))
+    queue = simulator.centre.queue_numbers()[0]
+    snapshot = selectors.snapshot_get(queue=queue)
+    assert snapshot["version"] == 1
+    assert snapshot["name"]
+    assert {m["extension"] for m in snapshot["members"]} == set(simulator.centre.members(queue))
+    assert all(m["name"] for m in snapshot["members"])  # joined with the extension list
+    assert snapshot["fetched"]["queue_status"] and snapshot["fetched"]["extensions"]
+    state = selectors.pbx_state_get()
+    assert state["state"] == "ok"
+    assert {"calls", "extensions", "queues", f"queue_status:{queue}"} <= set(state["last_success"])
+    assert [s["queue"] for s in selectors.queue_summaries()] == simulator.centre.queue_numbers()
+
+
+def test_it_versions_and_pushes_only_real_changes(simulator):
+    _first_build_watched(simulator)
+    queue = simulator.centre.queue_numbers()[0]
+    simulator.centre.add_waiting_caller(queue, caller="00421905000001", wait_time=5)
+    poll_until(lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 1)
+    version = selectors.snapshot_get(queue=queue)["version"]
+    since = selectors.snapshot_get(queue=queue)["waiting"][0]["since"]
+
+    # The caller's wait grows every second; nothing else happens: no new version.
+    before = len(simulator.requests_log)
+    reports = ticks(4)
+    assert len(simulator.requests_log) - before >= 4  # it did poll
+    snapshot = selectors.snapshot_get(queue=queue)
+    assert snapshot["version"] == version
+    assert snapshot["waiting"][0]["since"] == since
+    assert sum(r.changed for r in reports) == 0
+
+    simulator.centre.clear_waiting(queue)
+    poll_until(lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 0)
+    assert selectors.snapshot_get(queue=queue)["version"] == version + 1
+
+
+def test_it_tracks_member_states_across_polls(simulator):
+    _first_build_watched(simulator)
+    queue = simulator.centre.queue_numbers()[0]
+    agent = simulator.centre.members(queue)[0]
+    assert _member(queue, agent)["state"] == "available"
+
+    simulator.centre.start_call(queue, agent, caller="00421905000002")
+    member = poll_until(
+        lambda: _member(queue, agent)["state"] == "on_call" and _member(queue, agent)
+    )
+    assert member["call"]["peer"] == "00421905000002"
+    since = member["state_since"]
+    time.sleep(1.1)
+    ticks(3)
+    assert _member(queue, agent)["state_since"] == since  # the PBX does not say; we remember
+
+    simulator.centre.end_call(agent)
+    simulator.centre.set_paused(queue, agent, True)
+    member = poll_until(
+        lambda: _member(queue, agent)["state"] == "paused" and _member(queue, agent)
+    )
+    assert member["state_since"] > since
+    simulator.centre.set_registered(agent, False)
+    # Extensions refresh on their own (60 s) period; make them due now for the test.
+    store.redis_connection().hdel(store.key("attempted"), SOURCE_EXTENSIONS)
+    poll_until(lambda: _member(queue, agent)["state"] == "offline")
+
+
+def test_a_403_stops_all_pbx_traffic_and_says_blocked_until(simulator):
+    _first_build_watched(simulator)
+    simulator.centre.set_fault("forbidden")
+    poll_until(lambda: selectors.pbx_state_get()["state"] == "blocked", timeout=5)
+    state = selectors.pbx_state_get()
+    assert state["blocked_until"]
+    assert pbx_budget().blocked_until() is not None
+
+    simulator.centre.set_fault(None)
+    before = len(simulator.requests_log)
+    reports = ticks(4)
+    assert len(simulator.requests_log) == before  # not one request while blocked
+    assert {r.skipped for r in reports} == {"blocked"}
+
+    # After the block (3 s in tests) polling resumes by itself.
+    poll_until(lambda: selectors.pbx_state_get()["state"] == "ok", timeout=10)
+    assert selectors.pbx_state_get()["blocked_until"] is None
+
+
+@pytest.mark.parametrize("fault", ["down", "html500"])
+def test_an_outage_ages_the_data_and_recovery_resumes_polling(simulator, fault):
+    _first_build_watched(simulator)
+    queue = simulator.centre.queue_numbers()[0]
+    fetched = selectors.snapshot_get(queue=queue)["fetched"]["queue_status"]
+    fresh_at = selectors.fresh_at_get()
+
+    simulator.centre.set_fault(fault)
+    poll_until(lambda: selectors.pbx_state_get()["state"] == "unreachable", timeout=5)
+    down_since = selectors.pbx_state_get()["unreachable_since"]
+    assert selectors.pbx_state_get()["last_error"]
+    assert store.backoff_get()["failures"] >= 1
+    time.sleep(1.1)
+    ticks(3)
+    state = selectors.pbx_state_get()
+    assert state["unreachable_since"] == down_since  # since the first failure
+    assert selectors.snapshot_get(queue=queue)["fetched"]["queue_status"] == fetched
+    assert selectors.fresh_at_get() == fresh_at  # the data's age keeps growing
+
+    simulator.centre.set_fault(None)
+    poll_until(lambda: selectors.pbx_state_get()["state"] == "ok", timeout=10)
+    poll_until(lambda: selectors.snapshot_get(queue=queue)["fetched"]["queue_status"] > fetched)
+    assert store.backoff_get()["failures"] == 0
+
+
+def test_ticks_never_overlap(simulator, settings):
+    lock = store.PollLock(5.0)
+    assert lock.acquire()
+    before = len(simulator.requests_log)
+    assert poller.poll_tick(seconds=0.3).skipped == "busy"
+    assert len(simulator.requests_log) == before
+    other = store.PollLock(5.0)
+    assert not other.release()  # a different token cannot free it
+    assert lock.release()
+    assert poller.poll_tick(seconds=0.3).skipped is None
+
+
+def test_it_spends_the_polling_budget_without_exceeding_it(simulator_factory, settings):
+    sim = simulator_factory(queues=4, agents=8)
+    _first_build_watched(sim)
+    start = len(sim.requests_log)
+    began = time.monotonic()
+    while time.monotonic() - began < 3.0:
+        poller.poll_tick(seconds=0.9)
+    entries = list(sim.requests_log)[start:]
+    times = [entry.at for entry in entries]
+    window, limit = settings.PBX_BUDGET_WINDOW, settings.PBX_BUDGET_REQUESTS
+    poll_share = limit - settings.PBX_ACTION_RESERVE
+    busiest = max(sum(1 for t in times if s <= t < s + window) for s in times)
+    assert busiest <= limit
+    assert all(entry.status == 200 for entry in entries)
+    # About 3 windows of the polling share; allow for a busy shared machine.
+    assert len(entries) >= 0.6 * 3 * poll_share
+    paths = pbx_paths(sim, start)
+    statuses = [p for p in paths if p.startswith("/api/queue/status")]
+    assert abs(len(statuses) / 4 - paths.count("/api/call/statistics")) <= 2  # round-robin

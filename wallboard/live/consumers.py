@@ -1,0 +1,320 @@
+"""Websocket consumers (docs/websocket.md): boards for logged-in users and kiosks for TVs.
+
+On connect a consumer checks permission, joins its groups, accepts, then sends ``hello``, every
+subscribed snapshot and the PBX state, all straight from Redis (never a PBX request). After
+that it forwards the pre-serialised frames the poller publishes. A heartbeat tells the client
+the link and the data are alive, and each heartbeat also re-joins the groups (a TV connected
+for weeks must survive a layer's group expiry), renews the watcher registration that tells the
+poller which queues are on screen, and re-validates a kiosk's token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from wallboard.live import push, selectors, store
+from wallboard.live.snapshots import iso
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = 1
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def _redis(func):
+    """Run a blocking Redis call off the event loop, on any thread (no DB involved)."""
+    return sync_to_async(func, thread_sensitive=False)
+
+
+@dataclass
+class Grant:
+    """What a connection may see: ``queues`` None means every queue the PBX has (followed as
+    new ones appear)."""
+
+    queues: list[int] | None
+    extra_groups: tuple[str, ...] = ()
+
+
+def queues_param(query_string: bytes) -> list[int] | None:
+    """The ``queues`` query parameter as numbers; None when absent. Junk entries are ignored."""
+    values = parse_qs(query_string.decode("latin-1")).get("queues")
+    if not values:
+        return None
+    numbers = []
+    for part in ",".join(values).split(","):
+        part = part.strip()
+        if part.isdigit():
+            numbers.append(int(part))
+    return sorted(set(numbers))
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """The shared machinery; subclasses decide who may connect and to which queues."""
+
+    grant: Grant | None = None
+
+    async def authorise(self) -> Grant | int:
+        """A Grant, or the close code that refuses the connection."""
+        raise NotImplementedError
+
+    async def still_allowed(self) -> bool:
+        """Checked on every heartbeat; False closes the connection with 4403."""
+        return True
+
+    async def actable(self, queues: list[int]) -> set[int]:
+        """The queues among these that this connection may act on (hello's ``can_act``)."""
+        return set()
+
+    # --- connection lifecycle ------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.queues: list[int] = []
+        self.groups_joined: set[str] = set()
+        self.heartbeat_task: asyncio.Task | None = None
+        verdict = await self.authorise()
+        if not isinstance(verdict, Grant):
+            # Accept first: a close before accept is an HTTP 403 that hides the reason code.
+            await self.accept()
+            await self.close(code=verdict)
+            return
+        self.grant = verdict
+        self.queues = await self._subscribed_queues()
+        await self._join_groups()
+        await self.accept()
+        await _redis(store.watch_register)(self.channel_name, self.queues, ttl=self._watch_ttl())
+        await self._send_hello()
+        await self._send_state()
+        self.heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+
+    async def disconnect(self, code: int) -> None:
+        if self.heartbeat_task is not None:
+            self.heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.heartbeat_task
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = set()
+        if self.grant is not None:
+            await _redis(store.watch_unregister)(self.channel_name, self.queues)
+
+    # --- layer events ----------------------------------------------------------------------
+
+    async def board_message(self, event: dict) -> None:
+        """A frame serialised once by the publisher: forward it as it is."""
+        await self.send(text_data=event["text"])
+
+    async def kiosk_revoked(self, event: dict) -> None:
+        await self.close(code=CLOSE_FORBIDDEN)
+
+    # --- client messages ---------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            await self._send_error(None, "invalid", "Messages must be JSON objects.")
+            return
+        if not isinstance(message, dict):
+            await self._send_error(None, "invalid", "Messages must be JSON objects.")
+            return
+        kind = message.get("type")
+        if kind == "resync":
+            await self._send_state()
+        elif kind == "action":
+            await self.handle_action(message)
+        else:
+            await self._send_error(
+                message.get("request_id"), "unknown_type", f"Unknown message type {kind!r}."
+            )
+
+    async def handle_action(self, message: dict) -> None:
+        await self._send_error(message.get("request_id"), "forbidden", "This board is read-only.")
+
+    # --- sending -----------------------------------------------------------------------------
+
+    async def _send_hello(self) -> None:
+        await self.send(
+            text_data=push.frame(
+                {
+                    "type": "hello",
+                    "schema": SCHEMA,
+                    "server_time": iso(time.time()),
+                    "heartbeat": settings.WS_HEARTBEAT_SECONDS,
+                    "queues": self.queues,
+                    "can_act": sorted(await self.actable(self.queues)),
+                }
+            )
+        )
+
+    async def _send_state(self) -> None:
+        await self._send_snapshots(self.queues)
+        state = await _redis(selectors.pbx_state_get)()
+        await self.send(text_data=push.pbx_frame(state))
+
+    async def _send_snapshots(self, queues: list[int]) -> None:
+        snapshots = await _redis(selectors.snapshots_get)(queues=queues)
+        for queue in queues:
+            if queue in snapshots:
+                await self.send(text_data=push.snapshot_frame(snapshots[queue]))
+
+    async def _send_error(self, request_id: object, code: str, text: str) -> None:
+        await self.send(
+            text_data=push.frame(
+                {"type": "error", "request_id": request_id, "code": code, "message": text}
+            )
+        )
+
+    # --- groups and heartbeat ----------------------------------------------------------------
+
+    async def _subscribed_queues(self) -> list[int]:
+        if self.grant.queues is not None:
+            return list(self.grant.queues)
+        return await _redis(selectors.known_queue_numbers)()
+
+    def _groups(self) -> list[str]:
+        return [push.GROUP_PBX, *self.grant.extra_groups, *map(push.queue_group, self.queues)]
+
+    async def _join_groups(self) -> None:
+        # group_add is idempotent; repeating it renews a membership the layer may expire.
+        for group in self._groups():
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.add(group)
+
+    def _watch_ttl(self) -> float:
+        return settings.WS_HEARTBEAT_SECONDS * settings.WS_WATCHER_TTL_HEARTBEATS
+
+    async def _heartbeat_loop(self) -> None:
+        interval = settings.WS_HEARTBEAT_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self.still_allowed():
+                    await self.close(code=CLOSE_FORBIDDEN)
+                    return
+                await self._heartbeat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis or the database hiccuped: keep the connection, try again next beat.
+                logger.exception("Websocket heartbeat failed")
+
+    async def _heartbeat(self) -> None:
+        if self.grant.queues is None:
+            current = await _redis(selectors.known_queue_numbers)()
+            new = [q for q in current if q not in self.queues]
+            if new:
+                self.queues = sorted(set(self.queues) | set(new))
+        else:
+            new = []
+        await self._join_groups()
+        await _redis(store.watch_register)(self.channel_name, self.queues, ttl=self._watch_ttl())
+        if new:
+            await self._send_snapshots(new)
+        fresh_at = await _redis(selectors.fresh_at_get)()
+        await self.send(
+            text_data=push.frame(
+                {"type": "heartbeat", "server_time": iso(time.time()), "fresh_at": fresh_at}
+            )
+        )
+
+
+class BoardConsumer(LiveConsumer):
+    """``/ws/board/?queues=100,101`` for a logged-in user; actions per ``can_act_on_queue``."""
+
+    async def authorise(self) -> Grant | int:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            return CLOSE_UNAUTHENTICATED
+        requested = queues_param(self.scope.get("query_string", b""))
+        return await database_sync_to_async(_board_grant)(user, requested)
+
+    async def actable(self, queues: list[int]) -> set[int]:
+        return await database_sync_to_async(_actable)(self.scope["user"], queues)
+
+    async def handle_action(self, message: dict) -> None:
+        from wallboard.control.services import ActionForbidden, ActionInvalid, member_action
+
+        request_id = message.get("request_id")
+        try:
+            outcome = await database_sync_to_async(member_action)(
+                user=self.scope["user"],
+                queue=message.get("queue"),
+                extension=message.get("extension"),
+                action=message.get("action"),
+                source="websocket",
+            )
+        except ActionForbidden as error:
+            await self._send_error(request_id, "forbidden", str(error))
+            return
+        except ActionInvalid as error:
+            await self._send_error(request_id, "invalid", str(error))
+            return
+        await self.send(
+            text_data=push.frame(
+                {
+                    "type": "action_result",
+                    "request_id": request_id,
+                    "ok": outcome.ok,
+                    "queue": message.get("queue"),
+                    "extension": message.get("extension"),
+                    "action": message.get("action"),
+                    "code": outcome.code,
+                    "detail": outcome.detail,
+                    "message": outcome.message,
+                }
+            )
+        )
+
+
+def _board_grant(user, requested: list[int] | None) -> Grant:
+    from wallboard.boards import access
+
+    visible = access.visible_queues(user)
+    if requested is not None:
+        queues: list[int] | None = [q for q in requested if access.can_view_queue(user, q)]
+    elif visible is None:
+        queues = None
+    else:
+        queues = sorted(visible)
+    return Grant(queues=queues)
+
+
+def _actable(user, queues: list[int]) -> set[int]:
+    from wallboard.boards import access
+
+    return {q for q in queues if access.can_act_on_queue(user, q)}
+
+
+class KioskConsumer(LiveConsumer):
+    """``/ws/kiosk/<token>/`` for a TV: read-only, scoped to its token, closed when revoked."""
+
+    async def authorise(self) -> Grant | int:
+        kiosk = await database_sync_to_async(_kiosk)(self._token())
+        if kiosk is None:
+            return CLOSE_FORBIDDEN
+        queues = sorted(kiosk.queues) if kiosk.queues is not None else None
+        return Grant(queues=queues, extra_groups=(push.kiosk_group(kiosk.id),))
+
+    async def still_allowed(self) -> bool:
+        return await database_sync_to_async(_kiosk)(self._token()) is not None
+
+    def _token(self) -> str:
+        return self.scope["url_route"]["kwargs"].get("token", "")
+
+
+def _kiosk(token: str):
+    from wallboard.boards import access
+
+    return access.kiosk_from_token(token)

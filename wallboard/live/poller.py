@@ -1,0 +1,178 @@
+"""What to fetch next, and one poll tick that spends the polling share of the budget on it.
+
+With Q watched queues a full refresh costs Q+1 requests (a queue/status per queue plus one
+call/statistics, which every queue's member states depend on), so the best possible per-queue
+refresh period is (Q+1)/B at a budget of B requests per second. To get close, a tick keeps
+asking for the most out-of-date source while the budget grants slots (waiting briefly for one,
+within the tick), instead of doing a fixed few requests: the shared budget, not the poller,
+decides how fast we go, and the budget never lets us exceed the PBX's limit.
+
+Staleness order: a source is *due* at (last attempt + its period); the earliest due goes first.
+Watched queues and call/statistics have period 0, so they go round-robin; extensions come every
+POLL_EXTENSIONS_SECONDS, the queue list every POLL_QUEUE_LIST_SECONDS (new queues appear by
+themselves), queues no open board watches every POLL_UNWATCHED_SECONDS. Never-fetched sources
+are due at once, the queue list first (it says which queues exist).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from pbxapi import errors as pbx
+from wallboard.live import services, store
+from wallboard.live.pbx import pbx_budget
+from wallboard.live.store import (
+    SOURCE_CALLS,
+    SOURCE_EXTENSIONS,
+    SOURCE_QUEUES,
+    source_queue_status,
+)
+
+logger = logging.getLogger(__name__)
+
+# Failures that mean "the PBX is not answering properly": back off instead of hammering it.
+_OUTAGE_ERRORS = (
+    pbx.PBXTimeout,
+    pbx.ServerError,
+    pbx.Unreachable,
+    pbx.ProtocolError,
+    pbx.AuthenticationFailed,
+)
+# Tie-break for sources due at the same moment: the list of queues first, then names, then calls.
+_KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2}
+
+
+@dataclass
+class TickReport:
+    """What one tick did (returned by the task, logged, and asserted on by tests)."""
+
+    skipped: str | None = None  # "busy" (another tick runs), "blocked", "backoff"
+    fetched: list[str] = field(default_factory=list)
+    failed: str | None = None
+    changed: int = 0
+
+
+def due_sources(
+    *,
+    now: float,
+    attempts: dict[str, float],
+    known: list[int],
+    watched: set[int],
+) -> list[str]:
+    """Every source due now, most overdue first."""
+    periods: dict[str, float] = {
+        SOURCE_QUEUES: settings.POLL_QUEUE_LIST_SECONDS,
+        SOURCE_EXTENSIONS: settings.POLL_EXTENSIONS_SECONDS,
+    }
+    unwatched = settings.POLL_UNWATCHED_SECONDS
+    if known:
+        # call/statistics feeds every watched queue, so it goes round with them.
+        periods[SOURCE_CALLS] = 0.0 if watched else unwatched
+    for queue in known:
+        periods[source_queue_status(queue)] = 0.0 if queue in watched else unwatched
+
+    due: list[tuple[float, int, str]] = []
+    for source, period in periods.items():
+        last = attempts.get(source)
+        due_at = 0.0 if last is None else last + period
+        if due_at <= now:
+            due.append((due_at, _KIND_ORDER.get(source, 3), source))
+    return [source for _due_at, _kind, source in sorted(due)]
+
+
+def backoff_delay(failures: int) -> float:
+    """Exponential backoff with jitter: half to all of base * 2^(failures-1), capped."""
+    ceiling = min(
+        settings.POLL_BACKOFF_MAX_SECONDS,
+        settings.POLL_BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1),
+    )
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def lock_ttl_seconds() -> float:
+    """Longer than a tick can possibly run (the task's hard time limit), so a live tick never
+    loses its lock, yet a killed worker's lock frees itself soon after."""
+    return poll_hard_time_limit() + 1.0
+
+
+def poll_soft_time_limit() -> float:
+    # A tick stops starting requests after POLL_TICK_SECONDS; the one in flight may take the full
+    # PBX timeouts. Killing it earlier would turn a slow-but-working PBX into an outage.
+    return settings.POLL_TICK_SECONDS + settings.PBX_CONNECT_TIMEOUT + settings.PBX_READ_TIMEOUT
+
+
+def poll_hard_time_limit() -> float:
+    return poll_soft_time_limit() + 2.0
+
+
+def poll_tick(*, seconds: float | None = None) -> TickReport:
+    """One tick: while ``seconds`` (default: the tick) last, fetch the most out-of-date source."""
+    lock = store.PollLock(lock_ttl_seconds())
+    if not lock.acquire():
+        return TickReport(skipped="busy")
+    try:
+        return _tick(seconds if seconds is not None else settings.POLL_TICK_SECONDS * 0.9)
+    finally:
+        lock.release()
+
+
+def _tick(seconds: float) -> TickReport:
+    report = TickReport()
+    deadline = time.monotonic() + seconds
+    blocked_until = pbx_budget().blocked_until()
+    if blocked_until is not None:
+        # Make sure every board says so, even if the 403 was met by another process.
+        services.pbx_outcome_record(source="poll", error=pbx.Blocked(until=blocked_until))
+        report.skipped = "blocked"
+        return report
+    backoff = store.backoff_get()
+    if backoff["until"] > time.time():
+        report.skipped = "backoff"
+        return report
+
+    known = [q["queue"] for q in store.known_queues()]
+    watched = store.watched_queues(known)
+    attempts = store.attempts_get()
+    while (remaining := deadline - time.monotonic()) > 0:
+        now = time.time()
+        due = due_sources(now=now, attempts=attempts, known=known, watched=watched)
+        if not due:
+            break
+        source = due[0]
+        attempts[source] = now
+        store.attempt_note(source, at=now)
+        try:
+            report.changed += services.source_fetch(source, priority="poll", max_wait=remaining)
+        except pbx.BudgetExhausted:
+            break  # normal: the budget is spent for now, the next tick continues
+        except (pbx.Blocked, pbx.BudgetUnavailable) as error:
+            report.failed = f"{source}: {error}"
+            break
+        except pbx.NotFound:
+            # A queue that vanished: the queue list is out of date, fetch it next.
+            attempts.pop(SOURCE_QUEUES, None)
+            continue
+        except _OUTAGE_ERRORS as error:
+            report.failed = f"{source}: {error}"
+            _backoff_register(backoff)
+            break
+        report.fetched.append(source)
+        if backoff["failures"]:
+            store.backoff_clear()
+            backoff = {"failures": 0, "until": 0.0}
+        if source == SOURCE_QUEUES:
+            known = [q["queue"] for q in store.known_queues()]
+            watched = store.watched_queues(known)
+    return report
+
+
+def _backoff_register(backoff: dict) -> None:
+    failures = int(backoff["failures"]) + 1
+    delay = backoff_delay(failures)
+    store.backoff_set({"failures": failures, "until": time.time() + delay})
+    logger.warning("PBX poll failed %d time(s) in a row; next try in %.1f s", failures, delay)

@@ -1,0 +1,180 @@
+"""Writes on the live data: fetch a PBX source, rebuild the snapshots that depend on it, store
+them, push real changes, and keep the PBX connection state (docs/contracts.md, wallboard.live).
+
+The poller (``wallboard.live.poller``) and the control services both come through here, so a
+snapshot is built, versioned and pushed the same way whoever caused the fetch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pbxapi import errors as pbx
+from wallboard.live import push, selectors, store
+from wallboard.live.pbx import pbx_client
+from wallboard.live.snapshots import (
+    calls_normalise,
+    extensions_normalise,
+    iso,
+    queue_list_normalise,
+    snapshot_build,
+    snapshot_differs,
+    status_normalise,
+)
+from wallboard.live.store import (
+    SOURCE_CALLS,
+    SOURCE_EXTENSIONS,
+    SOURCE_QUEUES,
+    source_queue_status,
+)
+
+logger = logging.getLogger(__name__)
+
+# The PBX answered, so it is reachable and not blocking us, even if it said no.
+_ANSWERED_ERRORS = (pbx.NotFound, pbx.MissingParameter, pbx.QueueActionRefused)
+# Nothing was sent (or nothing can be concluded about the PBX): the state stays as it is.
+_NEUTRAL_ERRORS = (pbx.BudgetExhausted, pbx.BudgetUnavailable, pbx.InvalidArgument)
+# The PBX as seen in the PBXState fields a viewer cares about; only these cause a push.
+_VISIBLE_STATE = ("state", "blocked_until", "unreachable_since", "last_error")
+
+
+def queue_refresh(*, queue: int, priority: str = "poll") -> dict[str, Any] | None:
+    """Fetch this queue's status and the active calls now, rebuild, store and push if changed.
+
+    Used right after an action so that every board shows its result at once. Returns the stored
+    snapshot. Raises pbxapi errors after recording them in the PBX state.
+    """
+    source_fetch(source_queue_status(queue), priority=priority)
+    source_fetch(SOURCE_CALLS, priority=priority)
+    return store.snapshot_get(queue)
+
+
+def source_fetch(source: str, *, priority: str = "poll", max_wait: float | None = None) -> int:
+    """Ask the PBX for one source, keep its answer, rebuild what depends on it.
+
+    ``source`` is ``calls``, ``extensions``, ``queues`` or ``queue_status:{n}``. Returns how many
+    snapshots really changed. Errors are recorded in the PBX state, then raised.
+    """
+    fetched_at = time.time()
+    try:
+        value, dependants = _fetch(source, priority=priority, max_wait=max_wait)
+    except pbx.PBXError as error:
+        pbx_outcome_record(source=source, error=error)
+        raise
+    store.source_set(source, {**value, "fetched": fetched_at})
+    pbx_outcome_record(source=source, error=None)
+    return len(snapshots_rebuild(queues=dependants))
+
+
+def _fetch(source: str, *, priority: str, max_wait: float | None) -> tuple[dict, list[int]]:
+    """The normalised answer for ``source`` and the queues whose snapshots depend on it."""
+    client = pbx_client()
+    options: dict[str, Any] = {"priority": priority}
+    if max_wait is not None:
+        options["max_wait"] = max_wait
+    now = time.time()
+    if source == SOURCE_CALLS:
+        return calls_normalise(client.call_statistics(**options), fetched=now), _with_status()
+    if source == SOURCE_EXTENSIONS:
+        extensions = client.extensions(**options)
+        return extensions_normalise(extensions, fetched=now), _with_status()
+    if source == SOURCE_QUEUES:
+        return queue_list_normalise(client.queues(**options), fetched=now), _with_status()
+    prefix = source_queue_status(0).removesuffix("0")
+    if source.startswith(prefix):
+        queue = int(source.removeprefix(prefix))
+        status = client.queue_status(queue, **options)
+        return status_normalise(status, fetched=now), [queue]
+    raise ValueError(f"unknown PBX source {source!r}")
+
+
+def _with_status() -> list[int]:
+    """Known queues (every one that has been fetched once has a snapshot to rebuild)."""
+    return [q["queue"] for q in store.known_queues()]
+
+
+def snapshots_rebuild(*, queues: list[int]) -> list[dict[str, Any]]:
+    """Rebuild these queues' snapshots from the stored sources; push and return real changes."""
+    if not queues:
+        return []
+    names = [SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_QUEUES]
+    sources = store.sources_get(names + [source_queue_status(q) for q in queues])
+    queue_list = sources[SOURCE_QUEUES]
+    queue_names = {q["queue"]: q["name"] for q in (queue_list or {}).get("queues", [])}
+    changed = []
+    for queue in queues:
+        status = sources[source_queue_status(queue)]
+        if status is None:
+            continue  # never fetched: nothing to show yet
+
+        def build(previous: dict[str, Any] | None, queue=queue, status=status) -> dict:
+            return snapshot_build(
+                queue=queue,
+                name=queue_names.get(queue),
+                status=status,
+                calls=sources[SOURCE_CALLS],
+                extensions=sources[SOURCE_EXTENSIONS],
+                queue_list_fetched=queue_list["fetched"] if queue_list else None,
+                previous=previous,
+                now=time.time(),
+            )
+
+        snapshot, did_change = store.snapshot_replace(queue, build, snapshot_differs)
+        if did_change:
+            push.snapshot_publish(snapshot)
+            changed.append(snapshot)
+    if changed:
+        store.queue_list_store(selectors.queue_summaries())
+    return changed
+
+
+def pbx_outcome_record(*, source: str, error: Exception | None) -> None:
+    """Note a PBX success or failure in the PBX state, and push the state if it changed."""
+    now = time.time()
+    if error is None:
+        store.success_note(source, at=now)
+    if isinstance(error, _NEUTRAL_ERRORS):
+        return
+
+    def change(before: dict[str, Any] | None) -> dict[str, Any]:
+        return _state_after(before, error=error, now=now)
+
+    before, after = store.pbx_state_replace(change)
+    if _visible(before) != _visible(after):
+        if error is not None:
+            logger.warning("PBX state is now %s (%s: %s)", after["state"], source, error)
+        else:
+            logger.info("PBX state is now %s", after["state"])
+        push.pbx_state_publish(selectors.pbx_state_get())
+
+
+def _state_after(
+    before: dict[str, Any] | None, *, error: Exception | None, now: float
+) -> dict[str, Any]:
+    state = dict(before or selectors.pbx_state_initial())
+    state["checked_at"] = iso(now)
+    if error is None or isinstance(error, _ANSWERED_ERRORS):
+        state.update(state="ok", blocked_until=None, unreachable_since=None, last_error=None)
+    elif isinstance(error, pbx.Blocked):
+        state.update(
+            state="blocked",
+            blocked_until=iso(error.until),
+            unreachable_since=None,
+            last_error=str(error),
+        )
+    else:
+        state.update(
+            state="unreachable",
+            blocked_until=None,
+            # The outage began at the first failure, not at the latest one.
+            unreachable_since=state.get("unreachable_since") or iso(now),
+            last_error=str(error),
+        )
+    state.pop("last_success", None)  # kept per source in its own hash (store.successes_get)
+    return state
+
+
+def _visible(state: dict[str, Any] | None) -> tuple:
+    return tuple((state or {}).get(name) for name in _VISIBLE_STATE)

@@ -1,0 +1,322 @@
+"""Building a queue's board snapshot (docs/websocket.md, QueueSnapshot) from what the PBX said.
+
+Pure functions over plain dicts: the poller stores each source's last answer in Redis in the
+normalised shapes below and rebuilds a queue's snapshot whenever one of its sources changes.
+The PBX does not say since when anything is true, so every ``since`` comes from the previous
+snapshot when the thing is still the same (a member still in the same state, the same caller
+still waiting, the same call) and from the fetch time when it is new.
+
+Normalised sources (Unix timestamps as floats):
+- status: ``{"queue", "fetched", "members": [{"extension", "calls_taken", "last_call_taken_ago",
+  "paused", "in_use"}], "waiting": [{"unique_id", "caller", "caller_name", "wait_time"}]}``
+- calls: ``{"fetched", "legs": [{"caller", "caller_name", "callee", "duration", "unique_id",
+  "status", "from_queue_unique_id"}]}``
+- extensions: ``{"fetched", "by_extension": {"201": {"name", "registered"}}}``
+- queue list: ``{"fetched", "queues": [{"queue", "name"}]}``
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from pbxapi.models import CallStatistics, Extension, Queue, QueueStatus
+
+STATES = ("available", "ringing", "on_call", "paused", "offline")
+
+# Call legs in these states are conversations, not ringing phones. The PBX reports the caller's
+# leg into a queue as "answered" as soon as the queue picks up, which is why a leg only counts
+# for an agent when the agent is a party to it (API_NOTES.md, "Observed on the live service").
+_TALKING_STATUSES = frozenset({"answered", "up", "connected", "talking", "bridged"})
+_RINGING_STATUSES = frozenset({"ringing", "ring", "dialing", "calling"})
+
+# Parts of a snapshot that change without anything having happened: they are refreshed in
+# Redis on every fetch but never, alone, produce a new version or a push.
+_VOLATILE_TOP = ("generated_at", "fetched", "version", "longest_wait")
+_VOLATILE_WAITING = ("wait_time",)
+_VOLATILE_MEMBER = ("last_call_taken_ago",)
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A Unix time as ISO 8601 with the installation's offset, to the second."""
+    if timestamp is None:
+        return None
+    zone = ZoneInfo(settings.TIME_ZONE)
+    return datetime.fromtimestamp(timestamp, zone).isoformat(timespec="seconds")
+
+
+# --- normalising pbxapi models into the stored shapes ---------------------------------------
+
+
+def status_normalise(status: QueueStatus, *, fetched: float) -> dict[str, Any]:
+    return {
+        "queue": status.queue,
+        "fetched": fetched,
+        "members": [
+            {
+                "extension": member.extension,
+                "calls_taken": member.calls_taken,
+                "last_call_taken_ago": member.last_call_taken_ago,
+                "paused": member.paused,
+                "in_use": member.in_use,
+            }
+            for member in status.members
+        ],
+        "waiting": [
+            {
+                "unique_id": call.unique_id,
+                "caller": call.caller,
+                "caller_name": call.caller_name,
+                "wait_time": call.wait_time,
+            }
+            for call in status.waiting_calls
+        ],
+    }
+
+
+def calls_normalise(statistics: CallStatistics, *, fetched: float) -> dict[str, Any]:
+    return {
+        "fetched": fetched,
+        "legs": [
+            {
+                "caller": leg.caller,
+                "caller_name": leg.caller_name,
+                "callee": leg.callee,
+                "duration": leg.duration,
+                "unique_id": leg.unique_id,
+                "status": leg.status,
+                "from_queue_unique_id": leg.from_queue_unique_id,
+            }
+            for leg in statistics.calls
+        ],
+    }
+
+
+def extensions_normalise(extensions: list[Extension], *, fetched: float) -> dict[str, Any]:
+    return {
+        "fetched": fetched,
+        "by_extension": {
+            str(ext.extension): {"name": ext.name, "registered": ext.is_registered}
+            for ext in extensions
+        },
+    }
+
+
+def queue_list_normalise(queues: list[Queue], *, fetched: float) -> dict[str, Any]:
+    return {
+        "fetched": fetched,
+        "queues": [{"queue": q.queue, "name": q.name} for q in sorted(queues, key=_queue_no)],
+    }
+
+
+def _queue_no(queue: Queue) -> int:
+    return queue.queue
+
+
+# --- member state -------------------------------------------------------------------------
+
+
+def agent_leg(legs: list[dict[str, Any]], extension: int) -> dict[str, Any] | None:
+    """The call leg that has this agent talking, if any.
+
+    An agent leg carries ``from_queue_unique_id`` (a queue call offered to the agent); it means a
+    conversation unless the leg says it is still ringing. Without one, the agent must be the
+    callee or caller of an answered leg (a direct call).
+    """
+    number = str(extension)
+    fallback = None
+    for leg in legs:
+        if number not in (leg.get("callee"), leg.get("caller")):
+            continue
+        status = (leg.get("status") or "").lower()
+        if status in _RINGING_STATUSES:
+            continue
+        if leg.get("from_queue_unique_id"):
+            return leg
+        if status in _TALKING_STATUSES and fallback is None:
+            fallback = leg
+    return fallback
+
+
+def member_state(*, paused: bool, in_use: bool, registered: bool, talking: bool) -> str:
+    """docs/websocket.md: on a call beats everything; an unregistered phone is offline; a phone in
+    use without a conversation is ringing; paused only when not on a call."""
+    if talking:
+        return "on_call"
+    if not registered:
+        return "offline"
+    if in_use:
+        return "ringing"
+    if paused:
+        return "paused"
+    return "available"
+
+
+def _call_peer(leg: dict[str, Any], legs: list[dict[str, Any]], extension: int) -> str | None:
+    """Who the agent talks to: the outside caller of the queue call, else the other party."""
+    origin_id = leg.get("from_queue_unique_id")
+    if origin_id:
+        for other in legs:
+            if other.get("unique_id") == origin_id:
+                return other.get("caller")
+    number = str(extension)
+    return leg.get("caller") if leg.get("callee") == number else leg.get("callee")
+
+
+# --- the snapshot -------------------------------------------------------------------------
+
+
+def snapshot_build(
+    *,
+    queue: int,
+    name: str | None,
+    status: dict[str, Any],
+    calls: dict[str, Any] | None,
+    extensions: dict[str, Any] | None,
+    queue_list_fetched: float | None,
+    previous: dict[str, Any] | None,
+    now: float,
+) -> dict[str, Any]:
+    """The QueueSnapshot for ``queue`` without its version (the store assigns versions)."""
+    legs = calls["legs"] if calls else []
+    by_extension = extensions["by_extension"] if extensions else {}
+    before_members = {m["extension"]: m for m in (previous or {}).get("members", [])}
+    before_waiting = {w["unique_id"]: w for w in (previous or {}).get("waiting", [])}
+    status_time = status["fetched"]
+    calls_time = calls["fetched"] if calls else status_time
+
+    members = [
+        _member(
+            raw,
+            legs=legs,
+            known=by_extension.get(str(raw["extension"])),
+            before=before_members.get(raw["extension"]),
+            status_time=status_time,
+            calls_time=calls_time,
+        )
+        for raw in sorted(status["members"], key=lambda m: m["extension"])
+    ]
+    waiting = [
+        _waiting(raw, before=before_waiting.get(raw["unique_id"]), status_time=status_time)
+        for raw in status["waiting"]
+    ]
+    counts = {"waiting": len(waiting), "members": len(members)}
+    counts.update({state: sum(1 for m in members if m["state"] == state) for state in STATES})
+    longest = max(waiting, key=lambda w: w["wait_time"], default=None)
+    return {
+        "queue": queue,
+        "name": name,
+        "version": None,
+        "generated_at": iso(now),
+        "fetched": {
+            "queue_status": iso(status_time),
+            "calls": iso(calls["fetched"]) if calls else None,
+            "extensions": iso(extensions["fetched"]) if extensions else None,
+            "queues": iso(queue_list_fetched),
+        },
+        "counts": counts,
+        "longest_wait": longest["wait_time"] if longest else 0,
+        "longest_wait_since": min(w["since"] for w in waiting) if waiting else None,
+        "waiting": waiting,
+        "members": members,
+        # Today's KPIs need the CDR, which the live poller does not spend budget on.
+        "kpi": {"answered_today": None, "missed_today": None, "service_level": None},
+    }
+
+
+def _member(
+    raw: dict[str, Any],
+    *,
+    legs: list[dict[str, Any]],
+    known: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    status_time: float,
+    calls_time: float,
+) -> dict[str, Any]:
+    extension = raw["extension"]
+    leg = agent_leg(legs, extension)
+    # Until the extension list has been fetched once, nothing says the phone is unregistered.
+    registered = bool(known["registered"]) if known else True
+    state = member_state(
+        paused=raw["paused"], in_use=raw["in_use"], registered=registered, talking=leg is not None
+    )
+    if before and before.get("state") == state:
+        state_since = before["state_since"]
+    else:
+        # First seen in this state by whichever of the two sources was fetched last.
+        state_since = iso(max(status_time, calls_time))
+    call = None
+    if leg is not None:
+        before_call = (before or {}).get("call") or {}
+        if before_call.get("unique_id") == leg["unique_id"]:
+            since = before_call["since"]
+        else:
+            since = iso(calls_time - (leg.get("duration") or 0))
+        call = {
+            "peer": _call_peer(leg, legs, extension),
+            "since": since,
+            "unique_id": leg["unique_id"],
+        }
+    return {
+        "extension": extension,
+        "name": known.get("name") if known else None,
+        "state": state,
+        "state_since": state_since,
+        "paused": raw["paused"],
+        "in_use": raw["in_use"],
+        "registered": registered,
+        "calls_taken": raw["calls_taken"],
+        "last_call_taken_ago": raw["last_call_taken_ago"],
+        "call": call,
+    }
+
+
+def _waiting(
+    raw: dict[str, Any], *, before: dict[str, Any] | None, status_time: float
+) -> dict[str, Any]:
+    # `since` is pinned at first sight: recomputing it from a wait_time rounded to the second
+    # would make it wobble between polls and look like a change.
+    since = before["since"] if before else iso(status_time - raw["wait_time"])
+    return {
+        "unique_id": raw["unique_id"],
+        "caller": raw["caller"],
+        "caller_name": raw["caller_name"],
+        "wait_time": raw["wait_time"],
+        "since": since,
+    }
+
+
+def snapshot_differs(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """True when something a viewer cares about changed (see ``_VOLATILE_*``)."""
+    if old is None:
+        return True
+    return _comparable(old) != _comparable(new)
+
+
+def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    result = {k: v for k, v in snapshot.items() if k not in _VOLATILE_TOP}
+    result["waiting"] = [
+        {k: v for k, v in w.items() if k not in _VOLATILE_WAITING} for w in snapshot["waiting"]
+    ]
+    result["members"] = [
+        {k: v for k, v in m.items() if k not in _VOLATILE_MEMBER} for m in snapshot["members"]
+    ]
+    return result
+
+
+def snapshot_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The short form the queue list shows (selectors.queue_summaries)."""
+    return {
+        "queue": snapshot["queue"],
+        "name": snapshot["name"],
+        "version": snapshot["version"],
+        "counts": snapshot["counts"],
+        "longest_wait": snapshot["longest_wait"],
+        "longest_wait_since": snapshot["longest_wait_since"],
+        "generated_at": snapshot["generated_at"],
+        "fetched": snapshot["fetched"],
+    }

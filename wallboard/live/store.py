@@ -1,0 +1,256 @@
+"""Where the live data lives in Redis, and the small atomic operations on it.
+
+Every key starts with ``settings.REDIS_KEY_PREFIX`` (docs/contracts.md lists the public ones:
+``snapshot:{queue}``, ``queues``, ``pbx``). Redis is the single source of truth shared by the
+poller (Celery), the web processes (first paint, API) and the consumers (Daphne), so a restart of
+any of them loses nothing. Times in Redis are Unix timestamps (floats).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from wallboard.live.pbx import redis_connection
+
+# Sources whose last answer the poller keeps to rebuild snapshots without asking the PBX again.
+SOURCE_CALLS = "calls"
+SOURCE_EXTENSIONS = "extensions"
+SOURCE_QUEUES = "queues"
+
+
+def source_queue_status(queue: int) -> str:
+    return f"queue_status:{queue}"
+
+
+def key(*parts: object) -> str:
+    return ":".join([settings.REDIS_KEY_PREFIX, *(str(p) for p in parts)])
+
+
+def _loads(raw: str | None) -> Any:
+    return json.loads(raw) if raw is not None else None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- sources (the PBX's last answers, normalised) -----------------------------------------
+
+
+def source_get(name: str) -> dict[str, Any] | None:
+    return _loads(redis_connection().get(key("source", name)))
+
+
+def source_set(name: str, value: dict[str, Any]) -> None:
+    redis_connection().set(key("source", name), _dumps(value))
+
+
+def sources_get(names: list[str]) -> dict[str, dict[str, Any] | None]:
+    if not names:
+        return {}
+    raws = redis_connection().mget([key("source", n) for n in names])
+    return {name: _loads(raw) for name, raw in zip(names, raws, strict=True)}
+
+
+def known_queues() -> list[dict[str, Any]]:
+    """Every queue in the last queue list, as ``{"queue", "name"}``; [] before the first fetch."""
+    queue_list = source_get(SOURCE_QUEUES)
+    return queue_list["queues"] if queue_list else []
+
+
+# --- when each source was last attempted / last fetched -----------------------------------
+
+
+def attempts_get() -> dict[str, float]:
+    return {k: float(v) for k, v in redis_connection().hgetall(key("attempted")).items()}
+
+
+def attempt_note(source: str, *, at: float) -> None:
+    redis_connection().hset(key("attempted"), source, repr(at))
+
+
+def success_note(source: str, *, at: float) -> None:
+    connection = redis_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.hset(key("fetched"), source, repr(at))
+        pipe.set(key("fresh-at"), repr(at))
+        pipe.execute()
+
+
+def successes_get() -> dict[str, float]:
+    return {k: float(v) for k, v in redis_connection().hgetall(key("fetched")).items()}
+
+
+def fresh_at_get() -> float | None:
+    raw = redis_connection().get(key("fresh-at"))
+    return float(raw) if raw is not None else None
+
+
+# --- snapshots ----------------------------------------------------------------------------
+
+
+def snapshot_get(queue: int) -> dict[str, Any] | None:
+    return _loads(redis_connection().get(key("snapshot", queue)))
+
+
+def snapshots_get(queues: Iterable[int]) -> dict[int, dict[str, Any]]:
+    numbers = list(queues)
+    if not numbers:
+        return {}
+    raws = redis_connection().mget([key("snapshot", q) for q in numbers])
+    return {q: json.loads(raw) for q, raw in zip(numbers, raws, strict=True) if raw is not None}
+
+
+def snapshot_replace(
+    queue: int,
+    build: Callable[[dict[str, Any] | None], dict[str, Any]],
+    differs: Callable[[dict[str, Any] | None, dict[str, Any]], bool],
+) -> tuple[dict[str, Any], bool]:
+    """Rebuild a queue's snapshot from the stored one, atomically; returns (snapshot, changed).
+
+    The version goes up only on a real change, and is kept in its own key so that it stays
+    monotonic even if the snapshot key is lost. WATCH makes the poller and an action's refresh
+    (another process) take turns instead of overwriting a newer snapshot with an older one.
+    """
+    snapshot_key, version_key = key("snapshot", queue), key("version", queue)
+    with redis_connection().pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(snapshot_key, version_key)
+                previous = _loads(pipe.get(snapshot_key))
+                new = build(previous)
+                changed = differs(previous, new)
+                last_version = int(pipe.get(version_key) or 0)
+                if previous is not None:
+                    last_version = max(last_version, int(previous.get("version") or 0))
+                new["version"] = last_version + 1 if changed else last_version
+                pipe.multi()
+                pipe.set(snapshot_key, _dumps(new))
+                pipe.set(version_key, new["version"])
+                pipe.execute()
+                return new, changed
+            except redis.WatchError:
+                continue
+
+
+def queue_list_store(summaries: list[dict[str, Any]]) -> None:
+    redis_connection().set(key("queues"), _dumps(summaries))
+
+
+# --- PBX state ----------------------------------------------------------------------------
+
+
+def pbx_state_raw() -> dict[str, Any] | None:
+    return _loads(redis_connection().get(key("pbx")))
+
+
+def pbx_state_replace(
+    change: Callable[[dict[str, Any] | None], dict[str, Any]],
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Apply ``change`` to the stored PBX state atomically; returns (before, after)."""
+    state_key = key("pbx")
+    with redis_connection().pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(state_key)
+                before = _loads(pipe.get(state_key))
+                after = change(before)
+                pipe.multi()
+                pipe.set(state_key, _dumps(after))
+                pipe.execute()
+                return before, after
+            except redis.WatchError:
+                continue
+
+
+# --- poller backoff and lock --------------------------------------------------------------
+
+
+def backoff_get() -> dict[str, Any]:
+    return _loads(redis_connection().get(key("backoff"))) or {"failures": 0, "until": 0.0}
+
+
+def backoff_set(value: dict[str, Any]) -> None:
+    redis_connection().set(key("backoff"), _dumps(value))
+
+
+def backoff_clear() -> None:
+    redis_connection().delete(key("backoff"))
+
+
+# Release only if the lock still holds our token: a tick that overran its TTL must not release
+# the lock a newer tick now holds.
+_RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class PollLock:
+    """A Redis lock with a TTL (a killed worker cannot hold it forever), released by token."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl_ms = max(1, int(ttl_seconds * 1000))
+        self.token = secrets.token_hex(16)
+        self.key = key("poll-lock")
+
+    def acquire(self) -> bool:
+        return bool(redis_connection().set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    def release(self) -> bool:
+        return bool(redis_connection().eval(_RELEASE_SCRIPT, 1, self.key, self.token))
+
+
+# --- who is watching (consumers) ----------------------------------------------------------
+# Sorted sets of channel names scored by when their registration expires: a Daphne process that
+# dies without saying goodbye stops counting after a few missed heartbeats.
+
+
+def watch_register(channel: str, queues: Iterable[int], *, ttl: float) -> None:
+    expires = time.time() + ttl
+    connection = redis_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.zadd(key("clients"), {channel: expires})
+        for queue in queues:
+            pipe.zadd(key("watchers", queue), {channel: expires})
+        pipe.execute()
+
+
+def watch_unregister(channel: str, queues: Iterable[int]) -> None:
+    connection = redis_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.zrem(key("clients"), channel)
+        for queue in queues:
+            pipe.zrem(key("watchers", queue), channel)
+        pipe.execute()
+
+
+def watched_queues(queues: Iterable[int]) -> set[int]:
+    numbers = list(queues)
+    now = time.time()
+    connection = redis_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        for queue in numbers:
+            pipe.zcount(key("watchers", queue), now, "+inf")
+        counts = pipe.execute()
+    return {q for q, count in zip(numbers, counts, strict=True) if count}
+
+
+def clients_count() -> int:
+    connection = redis_connection()
+    now = time.time()
+    with connection.pipeline(transaction=False) as pipe:
+        # Forget registrations of processes that vanished, so the set does not grow forever.
+        pipe.zremrangebyscore(key("clients"), "-inf", now)
+        pipe.zcard(key("clients"))
+        _removed, count = pipe.execute()
+    return int(count)
