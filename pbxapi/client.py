@@ -587,7 +587,8 @@ def _new_session() -> requests.Session:
 def _transport_error(exc: requests.RequestException, method: str, path: str) -> PBXError:
     if isinstance(exc, requests.Timeout) or _is_read_timeout(exc):
         return PBXTimeout(f"The PBX did not answer {method} {path} in time")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.ContentDecodingError):
+    garbled = requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    if isinstance(exc, garbled):
         return ProtocolError(f"The PBX's answer to {method} {path} was cut off or garbled")
     if isinstance(exc, requests.ConnectionError):
         return Unreachable(f"The PBX could not be reached for {method} {path}")
