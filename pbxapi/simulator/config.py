@@ -38,6 +38,7 @@ class SimulatorConfig:
     current_calls_count: bool = (
         False  # True: queue/status carries it, as documented (live omits it)
     )
+    document_artefacts: bool = False  # True: CDR and extension lists end with a stray "" element
     request_log_size: int = 200_000
 
     def __post_init__(self) -> None:

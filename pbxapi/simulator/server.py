@@ -323,7 +323,12 @@ def _cdr_page(centre: CallCentre, params: Params, *, recordings_only: bool) -> R
         date_to=_date_param(params, "date_to"),
         recordings_only=recordings_only,
     )
-    return json_response(rows)
+    return json_response(_with_artefact(centre, rows))
+
+
+def _with_artefact(centre: CallCentre, items: list[Any]) -> list[Any]:
+    """The document's examples end arrays with a stray "" element; optionally imitate that."""
+    return [*items, ""] if centre.config.document_artefacts else items
 
 
 def cdr_list(centre: CallCentre, params: Params) -> Response:
@@ -378,7 +383,7 @@ def queue_status(centre: CallCentre, params: Params) -> Response:
 
 
 def extension_list(centre: CallCentre, params: Params) -> Response:
-    return json_response(centre.extension_list())
+    return json_response(_with_artefact(centre, centre.extension_list()))
 
 
 def outbounds(centre: CallCentre, params: Params) -> Response:

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import datetime
@@ -256,3 +257,38 @@ def test_command_line_refuses_an_empty_password_variable():
     )
     assert result.returncode != 0
     assert "SIM_TEST_UNSET" in result.stderr
+
+
+def test_concurrent_readers_see_consistent_snapshots(sim_factory):
+    """Many clients while the ticker runs fast: every answer is whole and self-consistent."""
+    sim = sim_factory(autopilot=True, speed=300, queues=2, agents=4, call_rate=5)
+    problems: list[str] = []
+
+    def reader() -> None:
+        with requests.Session() as session:
+            session.auth = (USER, PASSWORD)
+            for _ in range(25):
+                stats = session.get(url(sim, "/api/call/statistics"), timeout=5).json()
+                if int(stats["calls_active"]) != len(stats["calls"]):
+                    problems.append(
+                        f"calls_active {stats['calls_active']} != {len(stats['calls'])}"
+                    )
+                agent_legs = [c for c in stats["calls"] if "from_queue_unique_id" in c]
+                callee = [c["callee"] for c in agent_legs]
+                if len(callee) != len(set(callee)):
+                    problems.append(f"an agent on two queue calls: {callee}")
+                status = session.get(
+                    url(sim, "/api/queue/status"), params={"queue": 100}, timeout=5
+                ).json()
+                ids = [w["unique_id"] for w in status["waiting_calls"]]
+                if len(ids) != len(set(ids)):
+                    problems.append(f"a caller waiting twice: {ids}")
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert problems == []
+    assert len(sim.requests_log) == 4 * 25 * 2
+    assert {entry.status for entry in sim.requests_log} == {200}

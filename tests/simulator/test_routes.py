@@ -419,3 +419,10 @@ def test_unknown_paths_and_methods(sim, http):
     wrong_method = http.post(url(sim, "/api/queue/"))
     assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "GET"
     assert http.get(url(sim, "/api/data")).status_code == 405
+
+
+def test_document_artefacts_can_be_imitated(sim_factory, http):
+    sim = sim_factory(document_artefacts=True)
+    extensions = http.get(url(sim, "/api/extension")).json()
+    assert extensions[-1] == "" and extensions[0]["extension"] == "200"
+    assert http.get(url(sim, "/api/cdr/"), params={"limit": 2}).json()[-1] == ""
