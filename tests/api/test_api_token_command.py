@@ -15,7 +15,7 @@ def run_api_token(username: str) -> tuple[str, str]:
 
 
 def test_it_prints_only_a_new_key():
-    user = get_user_model().objects.create_user("lead", password="x")
+    user = get_user_model().objects.create_user("lead")
     out, err = run_api_token("lead")
     key = out.strip()
     assert out == key + "\n"
@@ -25,7 +25,7 @@ def test_it_prints_only_a_new_key():
 
 
 def test_it_replaces_the_old_key():
-    user = get_user_model().objects.create_user("lead", password="x")
+    user = get_user_model().objects.create_user("lead")
     first = run_api_token("lead")[0].strip()
     second = run_api_token("lead")[0].strip()
     assert first != second
@@ -39,7 +39,7 @@ def test_it_refuses_an_unknown_user():
 
 
 def test_it_refuses_an_inactive_user():
-    get_user_model().objects.create_user("gone", password="x", is_active=False)
+    get_user_model().objects.create_user("gone", is_active=False)
     with pytest.raises(CommandError, match="inactive"):
         run_api_token("gone")
     assert not Token.objects.exists()

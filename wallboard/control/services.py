@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import redis
 from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +40,9 @@ ACTION_MAX_WAIT_SECONDS = 3.0
 
 # Queue and extension numbers are stored in PositiveIntegerField, which PostgreSQL caps here.
 _MAX_NUMBER = 2_147_483_647
+
+# Our Redis being down is usually a restart: worth trying again soon, not at once.
+_UNAVAILABLE_RETRY_SECONDS = 5
 
 # Where pbx_outcome_record files what an action taught us about the PBX's health.
 _PBX_STATE_SOURCE = "action"
@@ -174,19 +176,8 @@ def _send(*, queue: int, extension: int, action: str) -> ActionOutcome:
     try:
         result = method(queue, extension, priority="action", max_wait=ACTION_MAX_WAIT_SECONDS)
     except pbx.PBXError as error:
-        outcome = _outcome_from_error(error)
-        _record_pbx_state(error=None if outcome.reason == Reason.REFUSED else error)
-        return outcome
-    except redis.RedisError as error:
-        logger.error("Member action not sent: the budget's Redis is unavailable: %s", error)
-        return ActionOutcome(
-            ok=False,
-            code=None,
-            detail=f"Request budget unavailable: {error.__class__.__name__}",
-            message=gettext("The wallboard cannot reach its request budget; nothing was sent."),
-            reason=Reason.UNAVAILABLE,
-            retry_after=5,
-        )
+        _record_pbx_state(error=error)
+        return _outcome_from_error(error)
     _record_pbx_state(error=None)
     return _outcome_from_result(result)
 
@@ -228,6 +219,13 @@ def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
                 "The PBX is busy (request budget used up); try again in a few seconds."
             ),
             retry_after=_whole_seconds(error.retry_after),
+        )
+    if isinstance(error, pbx.BudgetUnavailable):
+        return _failure(
+            error,
+            reason=Reason.UNAVAILABLE,
+            message=gettext("The wallboard cannot reach its request budget; nothing was sent."),
+            retry_after=_UNAVAILABLE_RETRY_SECONDS,
         )
     if isinstance(error, pbx.PBXTimeout):
         return _failure(
@@ -301,9 +299,8 @@ def _whole_seconds(seconds: float) -> int:
 
 
 def _record_pbx_state(*, error: Exception | None) -> None:
-    """Tell the PBX state what this action learned; failing to record must not lose the outcome."""
-    if isinstance(error, pbx.BudgetExhausted | pbx.InvalidArgument):
-        return  # nothing was sent, so the PBX's health is unknown from here
+    """Tell the PBX state what this action learned (a refusal is an answer, so the PBX is up;
+    no budget slot says nothing about it); failing to record must not lose the outcome."""
     try:
         live_services.pbx_outcome_record(source=_PBX_STATE_SOURCE, error=error)
     except Exception:

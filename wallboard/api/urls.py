@@ -1,0 +1,35 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from wallboard.api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("queues/", views.QueueListView.as_view(), name="queue-list"),
+    path("queues/<int:queue>/", views.QueueDetailView.as_view(), name="queue-detail"),
+    path(
+        "queues/<int:queue>/members/<int:extension>/pause",
+        views.MemberPauseView.as_view(),
+        name="member-pause",
+    ),
+    path(
+        "queues/<int:queue>/members/<int:extension>/unpause",
+        views.MemberUnpauseView.as_view(),
+        name="member-unpause",
+    ),
+    path(
+        "queues/<int:queue>/members/<int:extension>/add",
+        views.MemberAddView.as_view(),
+        name="member-add",
+    ),
+    path(
+        "queues/<int:queue>/members/<int:extension>/remove",
+        views.MemberRemoveView.as_view(),
+        name="member-remove",
+    ),
+    path("health/", views.HealthView.as_view(), name="health"),
+    # The OpenAPI 3 document. No Swagger/Redoc page: drf-spectacular serves those from a CDN,
+    # and this product loads nothing from third-party hosts.
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+]

@@ -1,0 +1,256 @@
+"""The JSON API: read the snapshots the poller keeps in Redis, and call the control services.
+
+Views stay thin: reads come from ``wallboard.live.selectors`` (never a PBX request), actions go
+through ``wallboard.control.services.member_action``. Browsers authenticate with the session
+(DRF enforces CSRF on unsafe methods for session users); programs with ``Authorization: Token``.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from wallboard.api import serializers
+from wallboard.boards import access
+from wallboard.control.services import (
+    ActionForbidden,
+    ActionInvalid,
+    ActionOutcome,
+    Reason,
+    member_action,
+)
+from wallboard.live import selectors
+
+# Why each kind of failure gets its status: a refusal is the PBX's considered "no" about the
+# member's state (409 Conflict); blocked / no budget slot are temporary and say when to retry
+# (503 + Retry-After); the PBX failing or answering nonsense is a bad gateway (502), and silence a
+# gateway timeout (504) — the action may still have happened, so a program must re-read the queue.
+_STATUS_FOR_REASON = {
+    Reason.ACCEPTED: status.HTTP_200_OK,
+    Reason.REFUSED: status.HTTP_409_CONFLICT,
+    Reason.BLOCKED: status.HTTP_503_SERVICE_UNAVAILABLE,
+    Reason.BUDGET_EXHAUSTED: status.HTTP_503_SERVICE_UNAVAILABLE,
+    Reason.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+    Reason.TIMEOUT: status.HTTP_504_GATEWAY_TIMEOUT,
+    Reason.UNREACHABLE: status.HTTP_502_BAD_GATEWAY,
+    Reason.PBX_ERROR: status.HTTP_502_BAD_GATEWAY,
+    Reason.INVALID: status.HTTP_400_BAD_REQUEST,
+}
+
+_QUEUE_PARAMETER = OpenApiParameter(
+    "queue", OpenApiTypes.INT, OpenApiParameter.PATH, description="The PBX queue number."
+)
+_EXTENSION_PARAMETER = OpenApiParameter(
+    "extension", OpenApiTypes.INT, OpenApiParameter.PATH, description="The agent's extension."
+)
+_RETRY_AFTER_HEADER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[503],
+    description="Seconds after which the action can be tried again.",
+)
+_UNAUTHENTICATED = OpenApiResponse(
+    serializers.ErrorSerializer, description="Not logged in and no valid token."
+)
+
+
+class _AuthenticatedView(APIView):
+    """Token first: a program without credentials gets 401 with ``WWW-Authenticate: Token``
+    (DRF answers 403 when the first scheme, the session, has no challenge to offer)."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+
+
+class QueueListView(_AuthenticatedView):
+    @extend_schema(
+        operation_id="queues_list",
+        summary="Every queue the caller may see, with its summary",
+        responses={
+            200: serializers.QueueSummarySerializer(many=True),
+            401: _UNAUTHENTICATED,
+            403: _UNAUTHENTICATED,
+        },
+        tags=["queues"],
+    )
+    def get(self, request: Request) -> Response:
+        visible = access.visible_queues(request.user)
+        summaries = [
+            summary
+            for summary in selectors.queue_summaries()
+            if visible is None or summary["queue"] in visible
+        ]
+        return Response(serializers.QueueSummarySerializer(summaries, many=True).data)
+
+
+class QueueDetailView(_AuthenticatedView):
+    @extend_schema(
+        operation_id="queues_retrieve",
+        summary="The full board snapshot of one queue",
+        description="404 when the queue is unknown or not visible to the caller (the API does "
+        "not reveal which queues exist to those who may not see them).",
+        parameters=[_QUEUE_PARAMETER],
+        responses={
+            200: serializers.QueueSnapshotSerializer,
+            401: _UNAUTHENTICATED,
+            403: _UNAUTHENTICATED,
+            404: OpenApiResponse(serializers.ErrorSerializer, description="No such visible queue."),
+        },
+        tags=["queues"],
+    )
+    def get(self, request: Request, queue: int) -> Response:
+        snapshot = selectors.snapshot_get(queue=queue) if _may_view(request, queue) else None
+        if snapshot is None:
+            raise Http404(gettext("No such queue."))
+        return Response(serializers.QueueSnapshotSerializer(snapshot).data)
+
+
+def _may_view(request: Request, queue: int) -> bool:
+    return access.can_view_queue(request.user, queue)
+
+
+class MemberActionView(_AuthenticatedView):
+    """POST one of the four member actions; subclasses name the action."""
+
+    member_action_name: str = ""
+
+    def post(self, request: Request, queue: int, extension: int) -> Response:
+        try:
+            outcome = member_action(
+                user=request.user,
+                queue=queue,
+                extension=extension,
+                action=self.member_action_name,
+                source="api",
+            )
+        except ActionForbidden as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+        except ActionInvalid as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return _outcome_response(
+            outcome, queue=queue, extension=extension, action=self.member_action_name
+        )
+
+
+def _outcome_response(
+    outcome: ActionOutcome, *, queue: int, extension: int, action: str
+) -> Response:
+    body = {
+        "queue": queue,
+        "extension": extension,
+        "action": action,
+        "ok": outcome.ok,
+        "reason": outcome.reason.value,
+        "code": outcome.code,
+        "detail": outcome.detail,
+        "message": outcome.message,
+        "retry_after": outcome.retry_after,
+    }
+    response = Response(
+        serializers.ActionOutcomeSerializer(body).data, status=_STATUS_FOR_REASON[outcome.reason]
+    )
+    if outcome.retry_after is not None:
+        response["Retry-After"] = str(outcome.retry_after)
+    return response
+
+
+_ACTION_SUMMARIES = {
+    "pause": "Pause a member: the PBX stops offering it calls from this queue",
+    "unpause": "Unpause a member: the PBX offers it calls again",
+    "add": "Add an extension to the queue as a member",
+    "remove": "Remove a member from the queue",
+}
+
+
+def _action_schema(action: str):
+    """The schema of one action's endpoint: its own operation, every status it can answer."""
+    outcome = serializers.ActionOutcomeSerializer
+    return extend_schema(
+        operation_id=f"queues_members_{action}",
+        summary=_ACTION_SUMMARIES[action],
+        description="Sent at once through the PBX budget's priority lane and audited; on success "
+        "the queue's snapshot is refreshed so every board shows the change within about a "
+        "second. The body carries the PBX's answer in words (`message`) whatever the status.",
+        request=None,
+        parameters=[_QUEUE_PARAMETER, _EXTENSION_PARAMETER, _RETRY_AFTER_HEADER],
+        responses={
+            200: OpenApiResponse(outcome, description="The PBX did it."),
+            400: OpenApiResponse(
+                serializers.ErrorSerializer, description="Invalid queue or extension."
+            ),
+            401: _UNAUTHENTICATED,
+            403: OpenApiResponse(
+                serializers.ErrorSerializer,
+                description="Not logged in, CSRF token missing, or not allowed to act on "
+                "this queue (no PBX request was spent).",
+            ),
+            409: OpenApiResponse(
+                outcome,
+                description="The PBX refused: Already there, Not there, No such queue, ...",
+            ),
+            502: OpenApiResponse(
+                outcome, description="The PBX is unreachable or answered with an error."
+            ),
+            503: OpenApiResponse(
+                outcome,
+                description="The PBX has blocked us (rate limit) or the request budget is "
+                "used up: nothing was sent; retry after Retry-After seconds.",
+            ),
+            504: OpenApiResponse(
+                outcome,
+                description="The PBX did not answer in time: the action may or may not have "
+                "happened; re-read the queue.",
+            ),
+        },
+        tags=["actions"],
+    )
+
+
+@extend_schema_view(post=_action_schema("pause"))
+class MemberPauseView(MemberActionView):
+    member_action_name = "pause"
+
+
+@extend_schema_view(post=_action_schema("unpause"))
+class MemberUnpauseView(MemberActionView):
+    member_action_name = "unpause"
+
+
+@extend_schema_view(post=_action_schema("add"))
+class MemberAddView(MemberActionView):
+    member_action_name = "add"
+
+
+@extend_schema_view(post=_action_schema("remove"))
+class MemberRemoveView(MemberActionView):
+    member_action_name = "remove"
+
+
+class HealthView(APIView):
+    """No authentication: load balancers and monitoring read it. It must carry no secret."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="health",
+        summary="The PBX link's health and the data's freshness (no authentication)",
+        responses={200: serializers.HealthSerializer},
+        auth=[],
+        tags=["health"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(serializers.HealthSerializer(selectors.health_get()).data)
