@@ -1,0 +1,275 @@
+"""The websocket consumers on the full routed application (wallboard.asgi.application) with the
+real pub/sub channel layer on Redis, the real poller and the real simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from wallboard.asgi import application
+from wallboard.boards.models import KioskToken
+from wallboard.boards.services import kiosk_sockets_close, kiosk_token_create
+from wallboard.live import push, selectors, store
+
+from .helpers import poll_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def _in_thread(func, *args, **kwargs):
+    """Run blocking code (the poller, the simulator's script) off the event loop."""
+    return asyncio.to_thread(func, *args, **kwargs)
+
+
+async def _receive(communicator, *, timeout: float = 5.0) -> dict:
+    return json.loads(await communicator.receive_from(timeout=timeout))
+
+
+async def _receive_until(communicator, predicate, *, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("the expected message did not arrive")
+        message = await _receive(communicator, timeout=left)
+        if predicate(message):
+            return message
+
+
+def _session_headers(user) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    return [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
+
+@pytest.fixture
+def admin_headers():
+    user = get_user_model().objects.create_superuser("live-admin", password="pw-live-admin-1")
+    return _session_headers(user)
+
+
+@pytest.fixture
+def polled(simulator):
+    """The simulator with every queue's snapshot already in Redis."""
+    queues = simulator.centre.queue_numbers()
+    poll_until(lambda: all(selectors.snapshot_get(queue=q) for q in queues))
+    return simulator
+
+
+async def _connect(path: str, headers) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    return communicator
+
+
+async def _initial(communicator, queues: int) -> list[dict]:
+    """hello, one snapshot per queue, pbx — in that order."""
+    return [await _receive(communicator) for _ in range(queues + 2)]
+
+
+async def test_an_anonymous_board_is_closed_with_4401():
+    communicator = await _connect("/ws/board/", [ORIGIN])
+    assert await communicator.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+    await communicator.disconnect()
+
+
+async def test_a_foreign_origin_is_refused(admin_headers):
+    headers = [(b"origin", b"http://evil.example"), *admin_headers[1:]]
+    communicator = WebsocketCommunicator(application, "/ws/board/", headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
+
+
+async def test_a_new_client_gets_everything_from_redis_without_a_pbx_request(polled, admin_headers):
+    queues = polled.centre.queue_numbers()
+    requests_before = len(polled.requests_log)
+    communicator = await _connect("/ws/board/", admin_headers)
+    hello, *snapshots, pbx = await _initial(communicator, len(queues))
+    assert hello["type"] == "hello" and hello["schema"] == 1
+    assert hello["queues"] == queues and hello["can_act"] == queues
+    assert [(s["type"], s["queue"], s["version"]) for s in snapshots] == [
+        ("snapshot", q, 1) for q in queues
+    ]
+    assert snapshots[0]["data"] == selectors.snapshot_get(queue=queues[0])
+    assert pbx["type"] == "pbx" and pbx["data"]["state"] == "ok"
+    assert len(polled.requests_log) == requests_before  # never a PBX request on connect
+
+    await communicator.send_to(text_data=json.dumps({"type": "resync"}))
+    again = await _initial(communicator, len(queues) - 1)
+    assert [m["type"] for m in again] == ["snapshot"] * len(queues) + ["pbx"]
+    await communicator.send_to(text_data=json.dumps({"type": "dance", "request_id": "r9"}))
+    error = await _receive(communicator)
+    assert (error["type"], error["code"], error["request_id"]) == ("error", "unknown_type", "r9")
+    await communicator.disconnect()
+
+
+async def test_the_queues_parameter_narrows_the_board(polled, admin_headers):
+    _first, second = polled.centre.queue_numbers()
+    communicator = await _connect(f"/ws/board/?queues={second},junk", admin_headers)
+    hello, snapshot, _pbx = await _initial(communicator, 1)
+    assert hello["queues"] == [second]
+    assert snapshot["queue"] == second
+    await communicator.disconnect()
+
+
+async def test_a_change_in_the_simulator_reaches_a_connected_client(polled, admin_headers):
+    queue = polled.centre.queue_numbers()[0]
+    communicator = await _connect(f"/ws/board/?queues={queue}", admin_headers)
+    await _initial(communicator, 1)
+    assert await _in_thread(store.watched_queues, [queue]) == {queue}
+
+    await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000009")
+    poller_done = asyncio.create_task(
+        _in_thread(
+            poll_until, lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 1
+        )
+    )
+    message = await _receive_until(communicator, lambda m: m["type"] == "snapshot")
+    await poller_done
+    assert message["version"] == 2
+    assert message["data"]["waiting"][0]["caller"] == "00421905000009"
+    await communicator.disconnect()
+
+
+async def test_a_403_puts_blocked_until_on_the_board(polled, admin_headers):
+    communicator = await _connect("/ws/board/", admin_headers)
+    await _initial(communicator, len(polled.centre.queue_numbers()))
+    await _in_thread(polled.centre.set_fault, "forbidden")
+    await _in_thread(poll_until, lambda: selectors.pbx_state_get()["state"] == "blocked")
+    message = await _receive_until(communicator, lambda m: m["type"] == "pbx")
+    assert message["data"]["state"] == "blocked"
+    assert message["data"]["blocked_until"]
+    await communicator.disconnect()
+
+
+async def test_no_group_membership_or_watcher_leaks_after_disconnect(polled, admin_headers):
+    queues = polled.centre.queue_numbers()
+    communicator = await _connect("/ws/board/", admin_headers)
+    await _initial(communicator, len(queues))
+    layer = get_channel_layer()._get_layer()
+    group_names = {layer._get_group_channel_name(push.queue_group(q)) for q in queues}
+    assert group_names <= set(layer.groups)
+    assert await _in_thread(store.clients_count) == 1
+    await communicator.disconnect()
+    assert not group_names & set(layer.groups)
+    assert layer._get_group_channel_name(push.GROUP_PBX) not in layer.groups
+    assert await _in_thread(store.watched_queues, queues) == set()
+    assert await _in_thread(store.clients_count) == 0
+
+
+async def test_a_connection_held_past_the_group_expiry_still_gets_updates(
+    polled, admin_headers, settings, redis_prefix
+):
+    # The core layer forgets group members after group_expiry; a TV stays for weeks. With a
+    # 1 s expiry and a 0.3 s heartbeat, the heartbeat's re-join must keep the board subscribed.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [settings.REDIS_URL],
+                "prefix": f"{redis_prefix}:core",
+                "group_expiry": 1,
+            },
+        }
+    }
+    settings.WS_HEARTBEAT_SECONDS = 0.3
+    queue = polled.centre.queue_numbers()[0]
+    communicator = await _connect(f"/ws/board/?queues={queue}", admin_headers)
+    await _initial(communicator, 1)
+    heartbeats = 0
+    held_until = time.monotonic() + 3.0
+    while time.monotonic() < held_until:
+        message = await _receive(communicator)
+        if message["type"] == "heartbeat":
+            heartbeats += 1
+            assert message["fresh_at"] == selectors.fresh_at_get()
+    assert heartbeats >= 5
+
+    await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000010")
+    await _in_thread(
+        poll_until, lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 1
+    )
+    message = await _receive_until(communicator, lambda m: m["type"] == "snapshot")
+    assert message["data"]["counts"]["waiting"] == 1
+    await communicator.disconnect()
+
+
+async def test_a_kiosk_is_read_only_scoped_and_closed_when_revoked(polled):
+    queue = polled.centre.queue_numbers()[1]
+    issued = await sync_to_async(kiosk_token_create)(name="Hall TV", queues=[queue])
+    communicator = await _connect(f"/ws/kiosk/{issued.secret}/", [ORIGIN])
+    hello, snapshot, _pbx = await _initial(communicator, 1)
+    assert (hello["queues"], hello["can_act"], snapshot["queue"]) == ([queue], [], queue)
+
+    action = {"type": "action", "request_id": "k1", "action": "pause", "queue": queue,
+              "extension": polled.centre.members(queue)[0]}  # fmt: skip
+    await communicator.send_to(text_data=json.dumps(action))
+    error = await _receive(communicator)
+    assert (error["type"], error["code"], error["request_id"]) == ("error", "forbidden", "k1")
+
+    await sync_to_async(kiosk_sockets_close)(kiosk_id=issued.token.pk)
+    output = await _receive_output_until_close(communicator)
+    assert output["code"] == 4403
+    await communicator.disconnect()
+
+
+async def test_a_revoked_kiosk_token_is_refused_and_found_out_on_the_heartbeat(polled, settings):
+    settings.WS_HEARTBEAT_SECONDS = 0.2
+    issued = await sync_to_async(kiosk_token_create)(name="Lobby TV")
+    communicator = await _connect(f"/ws/kiosk/{issued.secret}/", [ORIGIN])
+    await _initial(communicator, len(polled.centre.queue_numbers()))
+    # Revoked behind the consumer's back (no layer event): the heartbeat re-validates.
+    await sync_to_async(KioskToken.objects.filter(pk=issued.token.pk).update)(
+        revoked_at=issued.token.created
+    )
+    output = await _receive_output_until_close(communicator)
+    assert output["code"] == 4403
+    await communicator.disconnect()
+
+    refused = await _connect(f"/ws/kiosk/{issued.secret}/", [ORIGIN])
+    assert (await refused.receive_output(timeout=5))["code"] == 4403
+    await refused.disconnect()
+
+
+async def _receive_output_until_close(communicator, *, timeout: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        output = await communicator.receive_output(timeout=max(0.1, deadline - time.monotonic()))
+        if output["type"] == "websocket.close":
+            return output
+
+
+async def test_an_action_reaches_the_pbx_and_its_result_the_board(polled, admin_headers):
+    queue = polled.centre.queue_numbers()[0]
+    extension = polled.centre.members(queue)[0]
+    communicator = await _connect(f"/ws/board/?queues={queue}", admin_headers)
+    await _initial(communicator, 1)
+    action = {"type": "action", "request_id": "r1", "action": "pause", "queue": queue,
+              "extension": extension}  # fmt: skip
+    await communicator.send_to(text_data=json.dumps(action))
+    result = await _receive_until(communicator, lambda m: m["type"] == "action_result")
+    assert result["ok"] and result["request_id"] == "r1" and result["detail"] == "Paused"
+    assert polled.centre.member_state(queue, extension)["paused"]
+    snapshot = await _receive_until(communicator, lambda m: m["type"] == "snapshot", timeout=3)
+    member = next(m for m in snapshot["data"]["members"] if m["extension"] == extension)
+    assert member["state"] == "paused"
+
+    bad = {**action, "request_id": "r2", "action": "explode"}
+    await communicator.send_to(text_data=json.dumps(bad))
+    error = await _receive_until(communicator, lambda m: m["type"] == "error")
+    assert (error["code"], error["request_id"]) == ("invalid", "r2")
+    await communicator.disconnect()
