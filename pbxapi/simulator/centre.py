@@ -6,7 +6,8 @@ Bratislava hour plus random bursts, wait, are offered to the longest-idle availa
 (ringing), are answered, talk (log-normal durations) and leave a CDR row; the agent wraps up.
 Callers whose patience runs out abandon (a missed CDR row); full queues answer busy; agents take
 breaks (pause themselves), drop off the network and come back, and make internal and outgoing
-calls. Today's earlier traffic is pre-populated, so the CDR is never empty.
+calls. Staffing follows the hour (agents log in and out with their shifts; at night one agent per
+queue stays). Today's earlier traffic is pre-populated, so the CDR is never empty.
 
 Time is simulated: `now()` is a Unix time that advances in fixed one-second steps, driven by a
 ticker thread at `speed` simulated seconds per real second while the autopilot runs. Everything
@@ -83,6 +84,7 @@ BREAK_EVERY, BREAK_MEDIAN = 50 * 60.0, 5 * 60.0
 AUTOPAUSE_ON_NO_ANSWER = 0.5
 OFFLINE_EVERY, OFFLINE_SECONDS = 4 * 3600.0, (120.0, 900.0)
 OWN_CALL_EVERY = 45 * 60.0
+STAFFING_FACTOR, MIN_STAFFING = 1.15, 0.05  # night shifts: the first agent of each queue
 BURST_EVERY, BURST_SECONDS, BURST_FACTOR = 30 * 60.0, (120.0, 480.0), (2.5, 5.0)
 
 IDLE, RINGING, TALKING, WRAPUP = "idle", "ringing", "talking", "wrapup"
@@ -107,6 +109,9 @@ class Agent:
     break_until: float | None = None
     break_queues: list[int] = field(default_factory=list)
     offline_until: float | None = None  # set when the autopilot unregistered the agent
+    shift_rank: float = 0.0  # on shift while the hour's staffing level is above this
+    off_shift: bool = False  # logged out because the shift ended
+    scripted: bool = False  # registration set by a script: the autopilot leaves it alone
 
 
 @dataclass
@@ -271,9 +276,18 @@ class CallCentre:
                 self.queues[number].members.setdefault(extension, Member(extension))
         for queue in self.queues.values():
             queue.members = dict(sorted(queue.members.items()))
-        for agent in self.agents.values():
-            if not agent.registered and agent.extension != RECEPTION:
+        for index, agent in enumerate(a for a in self.agents.values() if a.extension != RECEPTION):
+            # The first agent of each queue works every shift, so no queue is ever unstaffed.
+            agent.shift_rank = (
+                rng.uniform(0, 0.05) if index < len(numbers) else rng.uniform(0.05, 1)
+            )
+            if not agent.registered:
                 agent.offline_until = self._now + rng.uniform(300, 7200)
+        if self.config.autopilot:
+            staffing = self._staffing(self._now)
+            for agent in self.agents.values():
+                if agent.extension != RECEPTION and agent.shift_rank >= staffing:
+                    agent.registered, agent.off_shift, agent.offline_until = False, True, None
         for _ in range(300):
             name = person_name(rng) if rng.random() < 0.35 else None
             self._callers.append((external_number(rng), name))
@@ -587,10 +601,30 @@ class CallCentre:
         if call.other_extension is not None:
             self.agents[call.other_extension].state = TALKING
 
+    def _staffing(self, epoch: float) -> float:
+        """Share of agents on shift: staffing follows the expected call volume of the hour."""
+        if not self.config.daily_curve:
+            return 1.0
+        level = STAFFING_FACTOR * self._curve(epoch) / max(HOURLY_WEIGHT)
+        return min(1.0, max(MIN_STAFFING, level))
+
+    def _follow_shift(self, agent: Agent, on_shift: bool) -> None:
+        if on_shift and agent.off_shift:
+            agent.registered, agent.off_shift = True, False
+        elif not on_shift and not agent.off_shift and self._free_to_leave(agent):
+            agent.registered, agent.off_shift, agent.offline_until = False, True, None
+
+    def _free_to_leave(self, agent: Agent) -> bool:
+        """Agents finish their call and their break before their shift ends."""
+        return self._available(agent) and agent.break_until is None
+
     def _agent_life(self) -> None:
+        staffing = self._staffing(self._now)
         for agent in self.agents.values():
             if agent.extension == RECEPTION:
                 continue
+            if not agent.scripted:
+                self._follow_shift(agent, agent.shift_rank < staffing)
             if agent.offline_until is not None and self._now >= agent.offline_until:
                 agent.registered, agent.offline_until = True, None
             if agent.break_until is not None and self._now >= agent.break_until:
@@ -1237,7 +1271,8 @@ class CallCentre:
         with self.lock:
             agent = self._agent(extension)
             agent.registered = registered
-            agent.offline_until = None  # scripted: the autopilot will not change it back
+            # Scripted: the autopilot will not change it back (no shifts, no network drops).
+            agent.offline_until, agent.off_shift, agent.scripted = None, False, True
 
     def set_paused(self, queue: int, extension: int, paused: bool) -> None:
         with self.lock:

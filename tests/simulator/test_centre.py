@@ -292,3 +292,21 @@ def test_concurrent_readers_see_consistent_snapshots(sim_factory):
     assert problems == []
     assert len(sim.requests_log) == 4 * 25 * 2
     assert {entry.status for entry in sim.requests_log} == {200}
+
+
+def test_staffing_follows_the_hour_and_scripts_override_shifts():
+    def centre_at(hour: int) -> CallCentre:
+        start = datetime(2026, 11, 27, hour, 0, tzinfo=TZ).timestamp()
+        return CallCentre(config(autopilot=True, start_time=start, queues=4, agents=16))
+
+    def registered(centre: CallCentre) -> set[int]:
+        return {int(e["extension"]) for e in centre.extension_list() if e["is_registered"]}
+
+    night, morning = centre_at(4), centre_at(10)
+    assert len(registered(night)) < len(registered(morning)) - 4
+    for queue in night.queue_numbers():  # a night shift, but no queue left without an agent
+        assert set(night.members(queue)) & registered(night)
+    off_duty = next(e for e in night.extensions() if e not in registered(night))
+    night.set_registered(off_duty, True)
+    night.advance(1800)
+    assert off_duty in registered(night)
