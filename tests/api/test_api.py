@@ -8,6 +8,7 @@ import secrets
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -319,6 +320,13 @@ def test_health_says_blocked(snapshots, admin_user):
     body = APIClient().get("/api/v1/health/").json()
     assert body["pbx"]["state"] == "blocked"
     assert body["pbx"]["blocked_until"] is not None
+
+
+def test_health_is_503_when_redis_is_away(db):
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):  # nothing listens on port 1
+        response = APIClient().get("/api/v1/health/")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The wallboard's Redis is unavailable."}
 
 
 def test_health_ignores_a_broken_session_or_token(snapshots, admin_user):

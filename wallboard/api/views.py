@@ -7,6 +7,9 @@ through ``wallboard.control.services.member_action``. Browsers authenticate with
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from django.http import Http404
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pbxapi import errors as pbx
 from wallboard.api import serializers
 from wallboard.boards import access
 from wallboard.control.services import (
@@ -33,6 +37,8 @@ from wallboard.control.services import (
     member_action,
 )
 from wallboard.live import selectors
+
+logger = logging.getLogger(__name__)
 
 # Why each kind of failure gets its status: a refusal is the PBX's considered "no" about the
 # member's state (409 Conflict); blocked / no budget slot are temporary and say when to retry
@@ -248,9 +254,24 @@ class HealthView(APIView):
     @extend_schema(
         operation_id="health",
         summary="The PBX link's health and the data's freshness (no authentication)",
-        responses={200: serializers.HealthSerializer},
+        description="200 whenever the wallboard can read its own state, whatever the PBX's "
+        "state (read `pbx.state`); 503 when the wallboard's Redis cannot be read.",
+        responses={
+            200: serializers.HealthSerializer,
+            503: OpenApiResponse(
+                serializers.ErrorSerializer, description="The wallboard's Redis is unavailable."
+            ),
+        },
         auth=[],
         tags=["health"],
     )
     def get(self, request: Request) -> Response:
-        return Response(serializers.HealthSerializer(selectors.health_get()).data)
+        try:
+            health = selectors.health_get()
+        except (redis.RedisError, pbx.BudgetUnavailable):
+            logger.warning("Health check: Redis unavailable", exc_info=True)
+            return Response(
+                {"detail": gettext("The wallboard's Redis is unavailable.")},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response(serializers.HealthSerializer(health).data)

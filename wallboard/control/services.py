@@ -317,8 +317,8 @@ def _audit(
     outcome: ActionOutcome,
 ) -> MemberAction:
     return MemberAction.objects.create(
-        user=user if getattr(user, "pk", None) is not None else None,
-        username=getattr(user, "get_username", lambda: "")() or "",
+        user=user,  # the permission check let only active, logged-in users this far
+        username=user.get_username(),
         source=source,
         queue=queue,
         extension=extension,
