@@ -157,10 +157,12 @@ def update_text(version: int, phase: str) -> str:
 class MinimalPublisher:
     """group_send on the default core layer, as the minimal broadcast's own code would."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, layer: str):
         from channels_redis.core import RedisChannelLayer
+        from channels_redis.pubsub import RedisPubSubChannelLayer
 
-        self.layer = RedisChannelLayer(hosts=[REDIS_URL], prefix=prefix)
+        backend = RedisChannelLayer if layer == "core" else RedisPubSubChannelLayer
+        self.layer = backend(hosts=[REDIS_URL], prefix=prefix)
 
     async def publish(self, version: int, phase: str) -> None:
         from bench.minimal_broadcast.consumers import EVENT_TYPE, GROUP
@@ -169,27 +171,32 @@ class MinimalPublisher:
         await self.layer.group_send(GROUP, event)
 
     async def close(self) -> None:
-        # close_pools, not flush: nothing to delete (the Workspace removes the prefix's keys).
-        await self.layer.close_pools()
+        # Not the core layer's flush(), which deletes keys: the Workspace removes the prefix's.
+        closer = getattr(self.layer, "close_pools", None) or self.layer.flush
+        await closer()
 
 
 class WallboardPublisher:
-    """The poller's path: the product's channel layer (from its settings), the `queue.{n}` group,
-    a `board.message` event with pre-serialised text (docs/contracts.md)."""
+    """The poller's own path: wallboard.live.push.snapshot_publish (one json.dumps, a
+    `board.message` event to the `queue.{n}` group over the product's channel layer), called
+    from a worker thread as the Celery task calls it (sync code, async_to_sync inside)."""
 
     def __init__(self) -> None:
-        from channels.layers import get_channel_layer
+        from wallboard.live import push
 
-        self.layer = get_channel_layer()
+        self.push = push
 
     async def publish(self, version: int, phase: str) -> None:
-        await self.layer.group_send(
-            f"queue.{BOARD_QUEUE}", {"type": "board.message", "text": update_text(version, phase)}
-        )
+        snapshot = board_snapshot(queue_number=BOARD_QUEUE, version=version, members=12, waiting=4)
+        await asyncio.to_thread(self._publish_now, snapshot, phase)
+
+    def _publish_now(self, snapshot: dict, phase: str) -> None:
+        snapshot[SENT_AT] = time.time()
+        snapshot[PHASE] = phase
+        self.push.snapshot_publish(snapshot)
 
     async def close(self) -> None:
-        # The pub/sub layer keeps no data in Redis: flush() only closes this loop's connections.
-        await self.layer.flush()
+        return None
 
 
 # --- measurement ---------------------------------------------------------------------------
@@ -344,17 +351,18 @@ def run_minimal(args: argparse.Namespace) -> RunResult:
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
             "MINIMAL_BROADCAST_PREFIX": ws.prefix,
             "REDIS_URL": REDIS_URL,
+            "MINIMAL_BROADCAST_LAYER": args.minimal_layer,
         }
         daphne = ws.child(
             "daphne-minimal", daphne_argv("bench.minimal_broadcast.asgi:application", port), env=env
         )
         daphne.wait_for_port(port)
         return measure(
-            "minimal",
+            "minimal" if args.minimal_layer == "core" else "minimal (pubsub)",
             ws_url=f"ws://{LOOPBACK}:{port}/ws/broadcast/",
             origin=f"http://{LOOPBACK}:{port}",
             daphne_pid=daphne.pid,
-            publisher=MinimalPublisher(ws.prefix),
+            publisher=MinimalPublisher(ws.prefix, args.minimal_layer),
             args=args,
         )
 
@@ -374,6 +382,7 @@ def run_wallboard(args: argparse.Namespace) -> RunResult:
             pbx_user="bench",
             pbx_password="unused",  # noqa: S106 - no PBX here
         )
+        env.update(dict(item.split("=", 1) for item in args.server_env))
         manage(env, "migrate", "--noinput")
         token = kiosk_token_for(env, str(BOARD_QUEUE))
         port = free_port()
@@ -430,8 +439,19 @@ def start_profiler(pid: int, seconds: float, out: Path | None) -> subprocess.Pop
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+PROFILE_PACKAGES = ("/wallboard/", "/channels/", "/channels_redis/", "/asgiref/", "/django/")
+
+
+def _frame(text: str) -> tuple[str, str]:
+    """py-spy raw frame `func (path/file.py:line)` -> (`func (file.py)`, path)."""
+    name, _, where = text.partition(" (")
+    path = where.rsplit(":", 1)[0].rstrip(")")
+    return f"{name} ({path.rsplit('/', 1)[-1]})", path
+
+
 def profile_summary(path: Path, top: int = 15) -> str:
-    """Where the sampled time went: self time by leaf function, and inclusive time by function."""
+    """Where the sampled time went: self time by leaf function, and inclusive time by function
+    of the application stack (wallboard, channels, channels_redis, asgiref, django)."""
     leaf: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
@@ -440,28 +460,28 @@ def profile_summary(path: Path, top: int = 15) -> str:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [
-            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")"
-            if " (" in f
-            else f
-            for f in stack.split(";")
-        ]
+        frames = [_frame(f) for f in stack.split(";")]
         total += count
-        leaf[frames[-1]] += count
-        for frame in set(frames):
-            inclusive[frame] += count
+        leaf[frames[-1][0]] += count
+        for name in {name for name, where in frames if any(p in where for p in PROFILE_PACKAGES)}:
+            inclusive[name] += count
     if not total:
         return "(empty profile)"
-    rows_self = [(name, count, count / total * 100) for name, count in leaf.most_common(top)]
-    rows_incl = [(name, count, count / total * 100) for name, count in inclusive.most_common(top)]
+
+    def rows(counter: collections.Counter[str]) -> list[tuple[str, int, float]]:
+        return [(name, n, n / total * 100) for name, n in counter.most_common(top)]
+
+    headers = ["function", "samples", "% of samples"]
     return "\n\n".join(
         [
             table(
-                f"Daphne self time (top {top} of {total} samples)",
-                ["function", "samples", "%"],
-                rows_self,
+                f"Daphne, self time (top {top}; {total} samples, all threads)", headers, rows(leaf)
             ),
-            table(f"Daphne inclusive time (top {top})", ["function", "samples", "%"], rows_incl),
+            table(
+                f"Daphne, inclusive time in the application stack (top {top})",
+                headers,
+                rows(inclusive),
+            ),
         ]
     )
 
@@ -516,7 +536,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--connect-timeout", type=float, default=180.0)
     parser.add_argument("--only", choices=["both", "minimal", "wallboard"], default="both")
+    parser.add_argument(
+        "--minimal-layer",
+        choices=["core", "pubsub"],
+        default="core",
+        help="the baseline's channel layer (core = the issue's baseline)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the wallboard's Daphne")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the wallboard's Daphne, e.g. WS_HEARTBEAT_SECONDS=60",
+    )
     parser.add_argument("--keep", action="store_true", help="keep logs and the temp directory")
     parser.add_argument("--quick", action="store_true", help="100 clients, 10 updates")
     args = parser.parse_args(argv)
