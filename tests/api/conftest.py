@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 
 from wallboard.boards.models import TeamLeadAssignment
+
+
+@pytest.fixture(autouse=True)
+def throttle_history_forgotten():
+    """The action throttle counts in the process's cache; user ids repeat between tests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

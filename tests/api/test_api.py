@@ -12,6 +12,7 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from wallboard.api import views
 from wallboard.control.models import MemberAction
 from wallboard.live import selectors
 from wallboard.live.services import queue_refresh, source_fetch
@@ -239,6 +240,21 @@ def test_invalid_numbers_are_400_without_a_pbx_request(snapshots, admin_user):
     assert client.post(action_url(100, 2**31, "pause")).status_code == 400
     assert pbx_requests(snapshots) == spent
     assert not MemberAction.objects.exists()
+
+
+def test_a_user_looping_on_actions_is_throttled_before_the_pbx(snapshots, admin_user, monkeypatch):
+    monkeypatch.setattr(views.MemberActionThrottle, "rate", "2/min")
+    queue = first_queue(snapshots)
+    extension = a_member(snapshots, queue)
+    client = token_client(admin_user)
+    assert client.post(action_url(queue, extension, "pause")).status_code == 200
+    assert client.post(action_url(queue, extension, "unpause")).status_code == 200
+    spent = pbx_requests(snapshots)
+    response = client.post(action_url(queue, extension, "pause"))
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert pbx_requests(snapshots) == spent
+    assert MemberAction.objects.count() == 2
 
 
 def test_get_on_an_action_is_not_allowed(snapshots, admin_user):

@@ -44,7 +44,17 @@ def test_the_schema_is_served_to_anyone_and_lists_every_endpoint():
 def test_every_action_documents_its_answers():
     schema = APIClient().get("/api/v1/schema/?format=json").json()
     pause = schema["paths"]["/api/v1/queues/{queue}/members/{extension}/pause"]["post"]
-    assert set(pause["responses"]) == {"200", "400", "401", "403", "409", "502", "503", "504"}
+    assert set(pause["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "409",
+        "429",
+        "502",
+        "503",
+        "504",
+    }
     assert "Retry-After" in pause["responses"]["503"]["headers"]
     outcome = schema["components"]["schemas"]["ActionOutcome"]["properties"]
     assert {"ok", "reason", "code", "detail", "message", "retry_after"} <= set(outcome)

@@ -24,6 +24,7 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from pbxapi import errors as pbx
@@ -66,7 +67,7 @@ _RETRY_AFTER_HEADER = OpenApiParameter(
     "Retry-After",
     OpenApiTypes.INT,
     OpenApiParameter.HEADER,
-    response=[503],
+    response=[429, 503],
     description="Seconds after which the action can be tried again.",
 )
 _UNAUTHENTICATED = OpenApiResponse(
@@ -128,10 +129,20 @@ def _may_view(request: Request, queue: int) -> bool:
     return access.can_view_queue(request.user, queue)
 
 
+class MemberActionThrottle(UserRateThrottle):
+    """Actions per user and process. Each action costs three PBX requests (the action and the
+    refresh after it) from the priority lane, which may use every slot: a script stuck in a loop
+    must not spend the whole budget and starve the boards' polls."""
+
+    scope = "member_action"
+    rate = "30/min"
+
+
 class MemberActionView(_AuthenticatedView):
     """POST one of the four member actions; subclasses name the action."""
 
     member_action_name: str = ""
+    throttle_classes = [MemberActionThrottle]
 
     def post(self, request: Request, queue: int, extension: int) -> Response:
         try:
@@ -206,6 +217,10 @@ def _action_schema(action: str):
             409: OpenApiResponse(
                 outcome,
                 description="The PBX refused: Already there, Not there, No such queue, ...",
+            ),
+            429: OpenApiResponse(
+                serializers.ErrorSerializer,
+                description="More than 30 actions a minute from this user; nothing was sent.",
             ),
             502: OpenApiResponse(
                 outcome, description="The PBX is unreachable or answered with an error."
