@@ -527,7 +527,27 @@ class SimulatorServer(ThreadingHTTPServer):
         self.centre = centre
         self.verbose = verbose
         self.requests_log = RequestLog(config.request_log_size)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__((config.host, config.port), PBXHandler)
+
+    def process_request(self, request, client_address) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections so their handler threads finish with the server."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class SimulatorHandle:
@@ -548,6 +568,7 @@ class SimulatorHandle:
         self.centre.stop()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> SimulatorHandle:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pbxapi.simulator import CallCentre
+from pbxapi.simulator import CallCentre, start_simulator
 
 from .conftest import PASSWORD, TZ, USER, config, url
 
@@ -310,3 +310,23 @@ def test_staffing_follows_the_hour_and_scripts_override_shifts():
     night.set_registered(off_duty, True)
     night.advance(1800)
     assert off_duty in registered(night)
+
+
+def test_stop_ends_every_thread_and_closes_the_port(http):
+    def simulator_threads() -> list[str]:
+        return [
+            t.name
+            for t in threading.enumerate()
+            if t.name.startswith("pbx-sim") or "process_request" in t.name
+        ]
+
+    with start_simulator(config(autopilot=True, speed=50)) as sim:
+        for _ in range(3):
+            assert http.get(url(sim, "/api/queue/")).ok  # a keep-alive connection stays open
+        assert simulator_threads()
+    deadline = time.monotonic() + 5
+    while simulator_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert simulator_threads() == []
+    with pytest.raises(requests.ConnectionError):
+        http.get(url(sim, "/api/queue/"), timeout=2)
