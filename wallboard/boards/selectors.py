@@ -72,10 +72,7 @@ def snapshot(queue: int) -> dict | None:
 def page_queues(*, wanted: list[int] | None, allowed: set[int] | None) -> list[int]:
     """The queues a page shows, in order: the wanted ones (all known when None), minus the
     ones the viewer may not see."""
-    if wanted:
-        numbers = list(wanted)
-    else:
-        numbers = [row["queue"] for row in known_queues()]
+    numbers = list(wanted) if wanted else [row["queue"] for row in known_queues()]
     if allowed is not None:
         numbers = [q for q in numbers if q in allowed]
     return numbers
@@ -119,36 +116,34 @@ def board_settings(board: Board | None) -> dict:
 
 
 def extension_choices() -> list[dict]:
-    """Extensions for "add agent": [{extension, name, registered}], from the live cache.
-
-    Uses wallboard.live.selectors.extensions_get when the live part provides it; otherwise the
-    agents seen in any cached snapshot (so a console still offers the known agents)."""
+    """Extensions for "add agent": [{extension, name, registered}], from the live cache (the
+    poller refreshes the PBX's extension list every POLL_EXTENSIONS_SECONDS)."""
     from wallboard.live import selectors as live
 
     getter = getattr(live, "extensions_get", None)
-    rows: list[dict] = []
     if getter is not None:
-        for row in getter() or []:
-            rows.append(
-                {
-                    "extension": int(row["extension"]),
-                    "name": row.get("name") or "",
-                    "registered": bool(row.get("is_registered", row.get("registered", False))),
-                }
-            )
+        rows = [
+            {
+                "extension": int(row["extension"]),
+                "name": row.get("name") or "",
+                "registered": bool(row.get("registered", row.get("is_registered", False))),
+            }
+            for row in getter() or []
+        ]
     else:
-        seen: dict[int, dict] = {}
-        for summary in known_queues():
-            for member in (snapshot(summary["queue"]) or {}).get("members", []):
-                seen.setdefault(
-                    member["extension"],
-                    {
-                        "extension": member["extension"],
-                        "name": member.get("name") or "",
-                        "registered": bool(member.get("registered")),
-                    },
-                )
-        rows = list(seen.values())
+        # Until the live part offers a selector: its cached source, as written by the poller
+        # ({"fetched", "by_extension": {"201": {"name", "registered"}}}).
+        from wallboard.live import store
+
+        cached = store.source_get(store.SOURCE_EXTENSIONS) or {}
+        rows = [
+            {
+                "extension": int(ext),
+                "name": row.get("name") or "",
+                "registered": bool(row.get("registered")),
+            }
+            for ext, row in (cached.get("by_extension") or {}).items()
+        ]
     return sorted(rows, key=lambda row: row["extension"])
 
 

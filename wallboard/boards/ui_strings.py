@@ -41,7 +41,7 @@ def js_strings() -> dict[str, object]:
             "add": _("Add"),
             "remove": _("Remove"),
         },
-        "result": _("{ext} – {action}: {message}"),
+        "result": _("{ext} · {action}: {message}"),
         "registered": _("registered"),
         "not_registered": _("not registered"),
         "closed": _("This board has been switched off."),

@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.boards.conftest import QUEUE_A, QUEUE_B
+from wallboard.boards.models import Board, QueueDisplay
+from wallboard.boards.services import kiosk_token_create, kiosk_token_revoke
+from wallboard.control.models import MemberAction
+
+pytestmark = pytest.mark.django_db
+
+LOGIN_REQUIRED = ["home", "console", "audit"]
+
+
+def page_config(response) -> dict:
+    match = re.search(
+        r'<script id="page-config" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    )
+    assert match, "the page has no page-config"
+    return json.loads(match.group(1))
+
+
+def section(html: str, queue: int) -> str:
+    """The HTML of one queue's panel."""
+    start = html.index(f'data-queue="{queue}"')
+    end = html.find("data-queue=", start + 10)
+    return html[start : end if end != -1 else len(html)]
+
+
+@pytest.mark.parametrize("name", LOGIN_REQUIRED)
+def test_it_sends_anonymous_users_to_the_login_page(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_it_sends_anonymous_users_from_a_board_to_the_login_page(client):
+    Board.objects.create(name="Sales floor", slug="sales", queues=[QUEUE_A])
+    response = client.get(reverse("board_tv", args=["sales"]))
+    assert response.status_code == 302
+
+
+def test_home_lists_the_known_queues_and_boards(client_for, live_data):
+    Board.objects.create(name="Sales floor", slug="sales", queues=[QUEUE_A])
+    QueueDisplay.objects.create(queue=QUEUE_B, display_name="Helpdesk")
+    html = client_for("viewer").get(reverse("home")).content.decode()
+    assert "Sales" in html and "Helpdesk" in html
+    assert reverse("board_tv", args=["sales"]) in html
+
+
+def test_the_console_paints_the_cached_snapshot_on_the_server(client_for, live_data):
+    response = client_for("admin").get(reverse("console"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Jana Kováčová" in html and "Mária Nováková" in html
+    config = page_config(response)
+    assert config["snapshots"][str(QUEUE_A)]["version"] == live_data[QUEUE_A]["version"]
+    assert config["ws_path"] == "/ws/board/"
+    assert {q["queue"] for q in config["queues"]} == {QUEUE_A, QUEUE_B}
+    assert [e["extension"] for e in config["extensions"]] == [201, 202, 203]
+    assert config["time_zone"] == "Europe/Bratislava"
+
+
+def test_a_viewer_gets_no_action_buttons(client_for, live_data):
+    response = client_for("viewer").get(reverse("console"))
+    html = response.content.decode()
+    assert 'data-action="pause"' not in html.split('<template id="agent-tpl-act">')[0]
+    assert "data-can-act" not in html
+    assert page_config(response)["extensions"] == []
+    assert not any(q["can_act"] for q in page_config(response)["queues"])
+
+
+def test_a_team_lead_gets_buttons_only_for_their_queue(client_for, live_data):
+    response = client_for("lead").get(reverse("console"))
+    html = response.content.decode().split("<template")[0]
+    own, other = section(html, QUEUE_A), section(html, QUEUE_B)
+    assert 'data-action="unpause"' in own and 'data-action="remove"' in own
+    assert "data-can-act" in own and 'name="extension"' in own
+    assert "data-action" not in other and "data-can-act" not in other
+    acts = {q["queue"]: q["can_act"] for q in page_config(response)["queues"]}
+    assert acts == {QUEUE_A: True, QUEUE_B: False}
+
+
+def test_an_admin_gets_buttons_for_every_queue(client_for, live_data):
+    html = client_for("group_admin").get(reverse("console")).content.decode().split("<template")[0]
+    assert "data-can-act" in section(html, QUEUE_A) and "data-can-act" in section(html, QUEUE_B)
+
+
+def test_the_console_can_be_limited_to_chosen_queues(client_for, live_data):
+    response = client_for("lead").get(reverse("console") + f"?queues={QUEUE_B}")
+    config = page_config(response)
+    assert [q["queue"] for q in config["queues"]] == [QUEUE_B]
+    assert config["ws_path"] == f"/ws/board/?queues={QUEUE_B}"
+
+
+def test_a_board_page_shows_its_queues_read_only(client_for, live_data):
+    Board.objects.create(
+        name="Sales floor", slug="sales", queues=[QUEUE_A], rotation_seconds=7, sound_alert=True
+    )
+    response = client_for("admin").get(reverse("board_tv", args=["sales"]))
+    config = page_config(response)
+    assert [q["queue"] for q in config["queues"]] == [QUEUE_A]
+    assert config["board"]["rotation"] == 7 and config["board"]["sound"] is True
+    assert "data-action" not in response.content.decode()
+
+
+def test_an_unknown_board_is_404(client_for):
+    assert client_for("admin").get(reverse("board_tv", args=["nope"])).status_code == 404
+
+
+def test_a_kiosk_opens_without_login_scoped_to_its_queues(client, live_data):
+    QueueDisplay.objects.create(queue=QUEUE_B, waiting_amber=1, waiting_red=2)
+    issued = kiosk_token_create(name="Support TV", queues=[QUEUE_B])
+    response = client.get(reverse("kiosk", args=[issued.secret]))
+    assert response.status_code == 200
+    assert response["Referrer-Policy"] == "no-referrer"
+    config = page_config(response)
+    assert config["ws_path"] == f"/ws/kiosk/{issued.secret}/"
+    assert [q["queue"] for q in config["queues"]] == [QUEUE_B]
+    assert config["queues"][0]["thresholds"]["waiting_red"] == 2
+    assert list(config["snapshots"]) == [str(QUEUE_B)]
+    html = response.content.decode()
+    assert "Mária Nováková" in html and "Jana Kováčová" not in html
+    assert "data-action" not in html
+
+
+def test_a_revoked_kiosk_url_stops_working(client, django_capture_on_commit_callbacks):
+    issued = kiosk_token_create(name="Support TV")
+    with django_capture_on_commit_callbacks(execute=True):
+        kiosk_token_revoke(token=issued.token)
+    response = client.get(reverse("kiosk", args=[issued.secret]))
+    assert response.status_code == 404
+    assert b"switched off" in response.content
+    assert client.get(reverse("kiosk", args=["made-up"])).status_code == 404
+
+
+def _action(user, queue: int, ext: int, action: str, ok: bool, *, days_ago: int = 0):
+    row = MemberAction.objects.create(
+        user=user,
+        username=user.username,
+        source="websocket",
+        queue=queue,
+        extension=ext,
+        action=action,
+        ok=ok,
+        code=200 if ok else 400,
+        detail="Paused" if ok else "Already there",
+    )
+    if days_ago:
+        MemberAction.objects.filter(pk=row.pk).update(
+            created=timezone.now() - timedelta(days=days_ago)
+        )
+    return row
+
+
+@pytest.fixture
+def actions(users):
+    return [
+        _action(users["lead"], QUEUE_A, 201, "pause", True),
+        _action(users["admin"], QUEUE_B, 203, "add", False),
+        _action(users["admin"], QUEUE_A, 202, "remove", True, days_ago=3),
+    ]
+
+
+def audit_rows(response) -> list[tuple[str, str]]:
+    html = response.content.decode()
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    return re.findall(r'<td class="num">(\d+)</td><td class="num">(\d+)</td>', body)
+
+
+def test_the_audit_page_is_closed_to_viewers(client_for, actions):
+    assert client_for("viewer").get(reverse("audit")).status_code == 403
+
+
+def test_a_team_lead_audits_only_their_queues(client_for, actions):
+    rows = audit_rows(client_for("lead").get(reverse("audit")))
+    assert rows == [(str(QUEUE_A), "201"), (str(QUEUE_A), "202")]
+
+
+def test_an_admin_audits_everything(client_for, actions):
+    assert len(audit_rows(client_for("admin").get(reverse("audit")))) == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("user=lead", [("100", "201")]),
+        ("queue=101", [("101", "203")]),
+        ("extension=202", [("100", "202")]),
+        ("action=add", [("101", "203")]),
+        ("ok=0", [("101", "203")]),
+        ("ok=1", [("100", "201"), ("100", "202")]),
+        ("date_to=" + (timezone.localdate() - timedelta(days=2)).isoformat(), [("100", "202")]),
+        ("date_from=" + (timezone.localdate() - timedelta(days=1)).isoformat(),
+         [("101", "203"), ("100", "201")]),
+    ],
+)  # fmt: skip
+def test_the_audit_page_filters(client_for, actions, query, expected):
+    assert audit_rows(client_for("admin").get(reverse("audit") + "?" + query)) == expected
+
+
+def test_the_audit_page_paginates(client_for, users):
+    for i in range(55):
+        _action(users["admin"], QUEUE_A, 200 + i, "pause", True)
+    client = client_for("admin")
+    first = client.get(reverse("audit") + "?queue=100")
+    assert len(audit_rows(first)) == 50
+    assert "queue=100&amp;page=2" in first.content.decode()
+    assert len(audit_rows(client.get(reverse("audit") + "?queue=100&page=2"))) == 5
+
+
+def test_login_works_and_needs_a_csrf_token(users):
+    strict = Client(enforce_csrf_checks=True)
+    credentials = {"username": "viewer", "password": "pw-viewer-123"}
+    assert strict.post(reverse("login"), credentials).status_code == 403
+    page = strict.get(reverse("login"))
+    token = page.cookies["csrftoken"].value
+    response = strict.post(reverse("login"), {**credentials, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert strict.get(reverse("home")).status_code == 200
+
+
+def test_logout_and_language_switch_need_a_csrf_token(users):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(users["viewer"])
+    html = strict.get(reverse("home")).content.decode()
+    assert html.count('name="csrfmiddlewaretoken"') >= 2
+    assert strict.post(reverse("set_language"), {"language": "sk"}).status_code == 403
+    assert strict.post(reverse("logout")).status_code == 403
+    assert strict.get(reverse("home")).status_code == 200  # still logged in
+
+
+def test_pages_speak_slovak_to_a_slovak_browser(client_for, live_data):
+    client = client_for("admin")
+    html = client.get(reverse("console"), HTTP_ACCEPT_LANGUAGE="sk").content.decode()
+    assert 'lang="sk"' in html
+    assert "Čakajúci" in html and "Odhlásiť" in html
+    config_words = page_config(client.get(reverse("console"), HTTP_ACCEPT_LANGUAGE="sk"))
+    assert config_words["strings"]["states"]["paused"] == "Pozastavený"
+    english = client.get(reverse("console"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Waiting" in english and "Čakajúci" not in english
+
+
+def test_the_language_switch_remembers_the_choice(client_for, live_data):
+    client = client_for("viewer")
+    client.post(reverse("set_language"), {"language": "sk", "next": "/"})
+    html = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'lang="sk"' in html
