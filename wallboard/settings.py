@@ -185,6 +185,9 @@ POLL_BACKOFF_MAX_SECONDS = env_float("POLL_BACKOFF_MAX_SECONDS", 60.0, minimum=0
 # Every heartbeat a consumer also re-joins its groups and renews its watcher registration
 # (which expires after WS_WATCHER_TTL_HEARTBEATS missed heartbeats).
 WS_HEARTBEAT_SECONDS = env_float("WS_HEARTBEAT_SECONDS", 5.0, minimum=0.05)
+# Boards: data older than NOTICE shows "data from HH:MM:SS (N s ago)"; older than STALE greys out.
+BOARD_NOTICE_SECONDS = env_float("BOARD_NOTICE_SECONDS", 10.0, minimum=1)
+BOARD_STALE_SECONDS = env_float("BOARD_STALE_SECONDS", 30.0, minimum=1)
 WS_WATCHER_TTL_HEARTBEATS = 3
 
 # --- Channels ---
