@@ -76,7 +76,8 @@ ANSWER_PROBABILITY = 0.93
 TALK_MEDIAN, TALK_SIGMA, TALK_BOUNDS = 100.0, 0.7, (15.0, 1800.0)
 WRAPUP_SECONDS = (5.0, 30.0)
 PATIENCE_MEDIAN, PATIENCE_SIGMA = 100.0, 0.8
-QUEUE_TIMEOUT = 480.0  # then the caller is sent to voicemail
+QUEUE_TIMEOUT = 480.0  # then the caller is sent to voicemail or cut off ("hangup")
+VOICEMAIL_SHARE = 0.5  # of callers reaching the queue timeout
 MAX_WAITING = 20  # more callers than this get busy
 PLAYBACK_SHARE = 0.04  # callers who hear the greeting and hang up
 RECORDED_SHARE = 0.6
@@ -360,11 +361,10 @@ class CallCentre:
                 waited = int(rng.uniform(8, 240))
                 rows.append(self._queue_row(base, "queue", "missed", 0, waited, t + waited))
             elif roll < 0.20:
-                message = rng.randint(8, 45)
+                message = rng.randint(8, 45) if rng.random() < VOICEMAIL_SHARE else 0
                 total = int(QUEUE_TIMEOUT) + message
-                rows.append(
-                    self._queue_row(base, "voicemail", "answered", message, total, t + total)
-                )
+                application, status = ("voicemail", "answered") if message else ("hangup", "missed")
+                rows.append(self._queue_row(base, application, status, message, total, t + total))
             else:
                 member = rng.choice(members)
                 agent = self.agents[member.extension]
@@ -410,7 +410,7 @@ class CallCentre:
                 internal = rng.random() < 0.4
                 other = rng.choice(agents) if internal else None
                 callee = str(other.extension) if other else external_number(rng)
-                status = rng.choices(("answered", "busy", "missed"), (0.78, 0.08, 0.14))[0]
+                status = self._own_call_outcome(rng, internal=internal)
                 ring = int(rng.uniform(3, 20))
                 talk = self._talk_seconds(rng) if status == "answered" else 0
                 rows.append(
@@ -493,6 +493,14 @@ class CallCentre:
         return f"{int(epoch)}.{self._seq}"
 
     @staticmethod
+    def _own_call_outcome(rng: random.Random, *, internal: bool) -> str:
+        """How an agent's own call ends; some external numbers (premium, abroad) are barred."""
+        if internal:
+            return rng.choices(("answered", "busy", "missed"), (0.85, 0.05, 0.10))[0]
+        outcomes = ("answered", "busy", "missed", "unauthorized")
+        return rng.choices(outcomes, (0.76, 0.08, 0.14, 0.02))[0]
+
+    @staticmethod
     def _talk_seconds(rng: random.Random) -> int:
         talk = rng.lognormvariate(math.log(TALK_MEDIAN), TALK_SIGMA)
         return int(min(max(talk, TALK_BOUNDS[0]), TALK_BOUNDS[1]))
@@ -541,20 +549,29 @@ class CallCentre:
                 if caller.patience is None:
                     continue
                 if waited >= QUEUE_TIMEOUT:
-                    message = self._rng.randint(8, 45)
-                    self._caller_leaves(queue, caller)
-                    self._write_queue_cdr(
-                        queue,
-                        caller.number,
-                        caller.unique_id,
-                        "voicemail",
-                        "answered",
-                        message,
-                        int(waited) + message,
-                        when=caller.entered_at,
-                    )
+                    self._queue_timeout(queue, caller)
                 elif waited >= caller.patience:
                     self._abandon(queue, caller)
+
+    def _queue_timeout(self, queue: Queue, caller: Caller) -> None:
+        """Waited too long: half leave a voicemail, the others are cut off."""
+        self._caller_leaves(queue, caller)
+        waited = int(self._now - caller.entered_at)
+        if self._rng.random() < VOICEMAIL_SHARE:
+            message = self._rng.randint(8, 45)
+            application, status = "voicemail", "answered"
+        else:
+            message, application, status = 0, "hangup", "missed"
+        self._write_queue_cdr(
+            queue,
+            caller.number,
+            caller.unique_id,
+            application,
+            status,
+            message,
+            waited + message,
+            when=caller.entered_at,
+        )
 
     def _abandon(self, queue: Queue, caller: Caller) -> None:
         self._caller_leaves(queue, caller)
@@ -671,8 +688,8 @@ class CallCentre:
             self._place_call(agent, external_number(self._rng), None)
 
     def _place_call(self, agent: Agent, destination: str, other: Agent | None) -> Call:
-        outcome = self._rng.choices(("answered", "busy", "missed"), (0.78, 0.08, 0.14))[0]
-        ring = {"answered": self._rng.uniform(3, 12), "busy": 3.0, "missed": 25.0}[outcome]
+        outcome = self._own_call_outcome(self._rng, internal=other is not None)
+        ring = {"answered": self._rng.uniform(3, 12), "missed": 25.0}.get(outcome, 2.0)
         call = Call(
             kind="internal" if other else "outgoing",
             unique_id=self._unique_id(self._now),
