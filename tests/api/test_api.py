@@ -279,6 +279,17 @@ def test_a_refusal_is_409_with_the_pbx_words(snapshots, admin_user):
     )
 
 
+def test_the_words_come_in_the_callers_language(snapshots, admin_user):
+    queue = first_queue(snapshots)
+    client = token_client(admin_user)
+    response = client.post(
+        action_url(queue, a_member(snapshots, queue), "add"), HTTP_ACCEPT_LANGUAGE="sk"
+    )
+    assert response.status_code == 409
+    # The PBX's own words stay as it said them; the message is for the person.
+    assert (response.json()["detail"], response.json()["message"]) == ("Already there", "Už tam je")
+
+
 def test_no_such_queue_is_409(snapshots, admin_user):
     missing = last_queue(snapshots) + 100
     response = token_client(admin_user).post(action_url(missing, 201, "pause"))
