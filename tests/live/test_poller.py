@@ -56,6 +56,8 @@ def test_it_builds_every_queues_snapshot_from_the_pbx(simulator):
     assert snapshot["name"]
     assert {m["extension"] for m in snapshot["members"]} == set(simulator.centre.members(queue))
     assert all(m["name"] for m in snapshot["members"])  # joined with the extension list
+    names = {e["extension"]: e["name"] for e in selectors.extensions_get()}
+    assert all(names[m["extension"]] == m["name"] for m in snapshot["members"])
     assert snapshot["fetched"]["queue_status"] and snapshot["fetched"]["extensions"]
     state = selectors.pbx_state_get()
     assert state["state"] == "ok"

@@ -24,6 +24,17 @@ def known_queue_numbers() -> list[int]:
     return [q["queue"] for q in store.known_queues()]
 
 
+def extensions_get() -> list[dict[str, Any]]:
+    """The PBX's extensions as last fetched: ``[{"extension", "name", "registered"}]``."""
+    cached = store.source_get(store.SOURCE_EXTENSIONS) or {}
+    return [
+        {"extension": int(number), "name": row["name"], "registered": row["registered"]}
+        for number, row in sorted(
+            cached.get("by_extension", {}).items(), key=lambda item: int(item[0])
+        )
+    ]
+
+
 def queue_summaries() -> list[dict[str, Any]]:
     """Every known queue with its summary (queue, name, version, counts, longest_wait,
     generated_at); a queue not fetched yet has only its number and name."""
