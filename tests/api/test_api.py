@@ -349,11 +349,14 @@ def test_health_says_blocked(snapshots, admin_user):
     assert body["pbx"]["blocked_until"] is not None
 
 
-def test_health_is_503_when_redis_is_away(db):
+def test_reads_are_503_when_redis_is_away(admin_user):
+    client = token_client(admin_user)
     with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):  # nothing listens on port 1
-        response = APIClient().get("/api/v1/health/")
-    assert response.status_code == 503
-    assert response.json() == {"detail": "The wallboard's Redis is unavailable."}
+        for url in ("/api/v1/health/", "/api/v1/queues/", "/api/v1/queues/100/"):
+            response = client.get(url)
+            assert response.status_code == 503, url
+            assert response.json() == {"detail": "The wallboard's Redis is unavailable."}
+            assert response["Retry-After"] == "5"
 
 
 def test_health_ignores_a_broken_session_or_token(snapshots, admin_user):

@@ -73,9 +73,29 @@ _RETRY_AFTER_HEADER = OpenApiParameter(
 _UNAUTHENTICATED = OpenApiResponse(
     serializers.ErrorSerializer, description="Not logged in and no valid token."
 )
+_REDIS_UNAVAILABLE = OpenApiResponse(
+    serializers.ErrorSerializer, description="The wallboard's Redis is unavailable."
+)
+# A Redis restart takes seconds; asking again sooner only adds load.
+_REDIS_RETRY_AFTER_SECONDS = 5
 
 
-class _AuthenticatedView(APIView):
+class _ApiView(APIView):
+    def handle_exception(self, exc: Exception) -> Response:
+        # Snapshots, PBX state and budget live in Redis: without it there is nothing to serve,
+        # which is a temporary 503 rather than a 500 that looks like a bug.
+        if isinstance(exc, redis.RedisError | pbx.BudgetUnavailable):
+            logger.warning("API %s: Redis unavailable: %s", self.request.path, exc)
+            response = Response(
+                {"detail": gettext("The wallboard's Redis is unavailable.")},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+            response["Retry-After"] = str(_REDIS_RETRY_AFTER_SECONDS)
+            return response
+        return super().handle_exception(exc)
+
+
+class _AuthenticatedView(_ApiView):
     """Token first: a program without credentials gets 401 with ``WWW-Authenticate: Token``
     (DRF answers 403 when the first scheme, the session, has no challenge to offer)."""
 
@@ -89,7 +109,7 @@ class QueueListView(_AuthenticatedView):
         responses={
             200: serializers.QueueSummarySerializer(many=True),
             401: _UNAUTHENTICATED,
-            403: _UNAUTHENTICATED,
+            503: _REDIS_UNAVAILABLE,
         },
         tags=["queues"],
     )
@@ -113,20 +133,17 @@ class QueueDetailView(_AuthenticatedView):
         responses={
             200: serializers.QueueSnapshotSerializer,
             401: _UNAUTHENTICATED,
-            403: _UNAUTHENTICATED,
             404: OpenApiResponse(serializers.ErrorSerializer, description="No such visible queue."),
+            503: _REDIS_UNAVAILABLE,
         },
         tags=["queues"],
     )
     def get(self, request: Request, queue: int) -> Response:
-        snapshot = selectors.snapshot_get(queue=queue) if _may_view(request, queue) else None
+        visible = access.can_view_queue(request.user, queue)
+        snapshot = selectors.snapshot_get(queue=queue) if visible else None
         if snapshot is None:
             raise Http404(gettext("No such queue."))
         return Response(serializers.QueueSnapshotSerializer(snapshot).data)
-
-
-def _may_view(request: Request, queue: int) -> bool:
-    return access.can_view_queue(request.user, queue)
 
 
 class MemberActionThrottle(UserRateThrottle):
@@ -260,7 +277,7 @@ class MemberRemoveView(MemberActionView):
     member_action_name = "remove"
 
 
-class HealthView(APIView):
+class HealthView(_ApiView):
     """No authentication: load balancers and monitoring read it. It must carry no secret."""
 
     authentication_classes: list = []
@@ -271,22 +288,9 @@ class HealthView(APIView):
         summary="The PBX link's health and the data's freshness (no authentication)",
         description="200 whenever the wallboard can read its own state, whatever the PBX's "
         "state (read `pbx.state`); 503 when the wallboard's Redis cannot be read.",
-        responses={
-            200: serializers.HealthSerializer,
-            503: OpenApiResponse(
-                serializers.ErrorSerializer, description="The wallboard's Redis is unavailable."
-            ),
-        },
+        responses={200: serializers.HealthSerializer, 503: _REDIS_UNAVAILABLE},
         auth=[],
         tags=["health"],
     )
     def get(self, request: Request) -> Response:
-        try:
-            health = selectors.health_get()
-        except (redis.RedisError, pbx.BudgetUnavailable):
-            logger.warning("Health check: Redis unavailable", exc_info=True)
-            return Response(
-                {"detail": gettext("The wallboard's Redis is unavailable.")},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
-        return Response(serializers.HealthSerializer(health).data)
+        return Response(serializers.HealthSerializer(selectors.health_get()).data)
