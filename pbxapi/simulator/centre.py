@@ -396,7 +396,9 @@ class CallCentre:
             "end": end,
         }
 
-    def _history_own_calls(self, rng: random.Random, start: float, end: float) -> list[dict]:
+    def _history_own_calls(
+        self, rng: random.Random, start: float, end: float
+    ) -> list[dict[str, Any]]:
         """Agents' internal and outgoing calls during office hours (08:00-17:00)."""
         rows: list[dict[str, Any]] = []
         agents = [a for a in self.agents.values() if a.extension != RECEPTION]
@@ -755,7 +757,7 @@ class CallCentre:
             recorded=self._rng.random() < RECORDED_SHARE,
         )
 
-    def _finish_call(self, call: Call, *, wrapup: bool) -> None:
+    def _finish_call(self, call: Call, *, wrapup: bool, scripted: bool = False) -> None:
         """End a call: free its agents, count it for the member, write its CDR row."""
         agent = self.agents[call.extension]
         parties = [agent]
@@ -770,11 +772,11 @@ class CallCentre:
                 else:
                     party.state, party.state_until = IDLE, None
         if call.kind == "queue":
-            self._finish_queue_call(agent, call)
+            self._finish_queue_call(agent, call, scripted=scripted)
         else:
             self._finish_own_call(call)
 
-    def _finish_queue_call(self, agent: Agent, call: Call) -> None:
+    def _finish_queue_call(self, agent: Agent, call: Call, *, scripted: bool) -> None:
         assert call.queue is not None
         queue = self.queues[call.queue]
         if call.answered_at is None:
@@ -782,7 +784,9 @@ class CallCentre:
             caller = next((c for c in queue.waiting if c.unique_id == call.unique_id), None)
             if caller is not None:
                 caller.offered_to = None
-            if self._rng.random() < AUTOPAUSE_ON_NO_ANSWER and agent.break_until is None:
+            if scripted or agent.break_until is not None:
+                return
+            if self._rng.random() < AUTOPAUSE_ON_NO_ANSWER:
                 self._start_break(agent, self._rng.uniform(60, 180))
             return
         member = queue.members.get(agent.extension)
@@ -1012,7 +1016,9 @@ class CallCentre:
             return self._cdr_by_id.get(id)
         return None
 
-    def recording(self, *, id: int | None = None, unique_id: str | None = None):
+    def recording(
+        self, *, id: int | None = None, unique_id: str | None = None
+    ) -> tuple[str, bytes] | None:
         """(file name, bytes) of a row's recording, or None (no such row or no recording)."""
         with self.lock:
             record = self._find_record(id, unique_id)
@@ -1021,7 +1027,9 @@ class CallCentre:
             name, key, seconds = record.recording_file, record.unique_id, record.duration
         return name, fake_mp3(key, seconds)
 
-    def delete_recording(self, *, id: int | None = None, unique_id: str | None = None):
+    def delete_recording(
+        self, *, id: int | None = None, unique_id: str | None = None
+    ) -> dict[str, Any] | None:
         with self.lock:
             record = self._find_record(id, unique_id)
             if record is None:
@@ -1304,7 +1312,7 @@ class CallCentre:
             found = self._queue(queue)
             agent = self._agent(extension)
             if agent.call is not None:
-                self._finish_call(agent.call, wrapup=False)
+                self._finish_call(agent.call, wrapup=False, scripted=True)
             waiting = [c for c in found.waiting if caller is None or c.number == caller]
             if waiting:
                 person = waiting[0]
@@ -1339,7 +1347,7 @@ class CallCentre:
             agent = self._agent(extension)
             if agent.call is None:
                 raise KeyError(f"extension {extension} has no call")
-            self._finish_call(agent.call, wrapup=False)
+            self._finish_call(agent.call, wrapup=False, scripted=True)
             agent.state, agent.state_until = IDLE, None
 
     def cdr_count(self) -> int:

@@ -133,6 +133,9 @@ class PBXHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
     def do_PUT(self) -> None:
         self._handle("PUT")
 
@@ -235,7 +238,8 @@ class PBXHandler(BaseHTTPRequestHandler):
             for name, value in response.headers:
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(response.body)
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. after its read timeout)
 

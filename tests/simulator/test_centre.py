@@ -330,3 +330,18 @@ def test_stop_ends_every_thread_and_closes_the_port(http):
     assert simulator_threads() == []
     with pytest.raises(requests.ConnectionError):
         http.get(url(sim, "/api/queue/"), timeout=2)
+
+
+def test_ending_a_ringing_call_by_script_puts_the_caller_back(sim_factory, http):
+    sim = sim_factory(call_rate=0, seed=8)
+    for extension in sim.centre.extensions():
+        sim.centre.set_registered(extension, True)
+    unique_id = sim.centre.add_waiting_caller(101)
+    sim.centre.advance(1)
+    [ringing] = [w["offered_to"] for w in sim.centre.waiting(101)]
+    assert sim.centre.member_state(101, ringing)["state"] == "ringing"
+    sim.centre.end_call(ringing)
+    assert sim.centre.waiting(101)[0]["unique_id"] == unique_id
+    assert sim.centre.waiting(101)[0]["offered_to"] is None
+    state = sim.centre.member_state(101, ringing)
+    assert (state["state"], state["paused"], state["in_use"]) == ("idle", False, False)

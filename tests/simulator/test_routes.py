@@ -426,3 +426,9 @@ def test_document_artefacts_can_be_imitated(sim_factory, http):
     extensions = http.get(url(sim, "/api/extension")).json()
     assert extensions[-1] == "" and extensions[0]["extension"] == "200"
     assert http.get(url(sim, "/api/cdr/"), params={"limit": 2}).json()[-1] == ""
+
+
+def test_head_requests_get_a_bodiless_refusal(sim, http):
+    response = http.head(url(sim, "/api/queue/"))
+    assert response.status_code == 405 and response.content == b""
+    assert http.get(url(sim, "/api/queue/")).ok  # the keep-alive connection is still in step
