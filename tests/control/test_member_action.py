@@ -304,6 +304,7 @@ def test_a_user_who_may_not_act_spends_no_request(pbx, request, user_fixture):
         (100, 1.5, "pause", "api"),
         (100, 2**31, "pause", "api"),
         (100, 201, "dance", "api"),
+        (100, 201, ["pause"], "api"),
         (100, 201, "pause", "fax"),
     ],
 )

@@ -94,7 +94,7 @@ class ActionOutcome:
     ``code``/``detail`` are the PBX's answer as it gave it (body code or HTTP status and its
     words, or our English description when no answer came); ``message`` is the same in words for
     the requester, in the active language. ``retry_after`` (seconds) is set when trying again
-    later can succeed (blocked, budget exhausted).
+    later can succeed (blocked, budget exhausted, Redis unavailable).
     """
 
     ok: bool
@@ -157,7 +157,7 @@ def _number(value: object, *, what: str) -> int:
 
 
 def _check_choice(value: object, choices: frozenset[str], *, what: str) -> None:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:  # websocket JSON may carry a list
         raise ActionInvalid(
             gettext("The %(what)s must be one of %(choices)s, not %(value)r.")
             % {"what": what, "choices": ", ".join(sorted(choices)), "value": value}
