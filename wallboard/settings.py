@@ -189,6 +189,9 @@ WS_HEARTBEAT_SECONDS = env_float("WS_HEARTBEAT_SECONDS", 5.0, minimum=0.05)
 BOARD_NOTICE_SECONDS = env_float("BOARD_NOTICE_SECONDS", 10.0, minimum=1)
 BOARD_STALE_SECONDS = env_float("BOARD_STALE_SECONDS", 30.0, minimum=1)
 WS_WATCHER_TTL_HEARTBEATS = 3
+# How often an open kiosk re-checks its token in the database (revocation also closes it at once
+# through the channel layer; this is the backstop).
+WS_RECHECK_SECONDS = env_float("WS_RECHECK_SECONDS", 30.0, minimum=0.05)
 
 # --- Channels ---
 # The pub/sub layer: no group_expiry to silently drop a TV after 24 h, one Redis message per
