@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -207,6 +208,13 @@ def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
         type=float,
         default=argparse.SUPPRESS if suppress else 10.0,
         help="seconds to wait for a free request slot in the budget (default 10)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if suppress else 0,
+        help="log to stderr: -v warnings, -vv every request (never credentials)",
     )
     group.add_argument(
         "--priority",
@@ -426,6 +434,12 @@ def _write_json(result: Any, out: TextIO) -> None:
     out.write("\n")
 
 
+def _configure_logging(verbosity: int) -> None:
+    # Quiet by default: the one-line error on stderr is the whole story.
+    level = {0: logging.CRITICAL + 1, 1: logging.WARNING}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
 def _fail(message: str, code: int) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
@@ -434,6 +448,7 @@ def _fail(message: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
     env = dict(os.environ if environ is None else environ)
     try:
         client = _make_client(args, env)
