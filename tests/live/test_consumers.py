@@ -19,7 +19,7 @@ from wallboard.boards.models import KioskToken
 from wallboard.boards.services import kiosk_sockets_close, kiosk_token_create
 from wallboard.live import push, selectors, store
 
-from .helpers import poll_until
+from .helpers import poll_until, ticks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -142,6 +142,12 @@ async def test_a_change_in_the_simulator_reaches_a_connected_client(polled, admi
     await poller_done
     assert message["version"] == 2
     assert message["data"]["waiting"][0]["caller"] == "00421905000009"
+
+    # The caller keeps waiting and the poller keeps polling: nothing new to push.
+    requests_before = len(polled.requests_log)
+    await _in_thread(ticks, 3)
+    assert len(polled.requests_log) > requests_before
+    assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
 
 
