@@ -52,7 +52,7 @@ from .names import external_number, person_name, queue_name
 
 STEP = 1.0  # simulated seconds per model step
 TICK = 0.1  # real seconds between ticker wake-ups
-MAX_STEPS_PER_TICK = 20_000  # after a long stall, drop the backlog instead of freezing
+MAX_STEPS_PER_TICK = 3_000  # when the machine cannot keep up, simulated time runs slower
 
 FAULT_MODES = (None, "html500", "timeout", "truncated", "down", "forbidden")
 CDR_PAGE_MAX = 3000
