@@ -497,6 +497,15 @@ class PBXClient:
         )
         return response
 
+    def _report_blocked(self) -> float:
+        try:
+            return self.budget.report_blocked()
+        except PBXError:
+            # The shared budget is unreachable: still raise Blocked with the full block time,
+            # so this caller at least stays silent.
+            logger.exception("Could not record the PBX block in the shared budget")
+            return time.time() + getattr(self.budget, "block_seconds", 1800.0)
+
     def _raise_for_status(self, response: requests.Response, path: str) -> None:
         status = response.status_code
         if 200 <= status < 300:
@@ -508,9 +517,8 @@ class PBXClient:
                 "The PBX refused the API user or password (or the API is not activated)"
             )
         if status == 403:
-            until = self.budget.report_blocked()
             logger.error("The PBX answered 403 on %s: blocked, all requests stop", path)
-            raise Blocked(until=until)
+            raise Blocked(until=self._report_blocked())
         if status == 404:
             raise NotFound(f"Not found: {detail or path}")
         if status == 400:
@@ -587,7 +595,11 @@ def _new_session() -> requests.Session:
 def _transport_error(exc: requests.RequestException, method: str, path: str) -> PBXError:
     if isinstance(exc, requests.Timeout) or _is_read_timeout(exc):
         return PBXTimeout(f"The PBX did not answer {method} {path} in time")
-    garbled = requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    garbled = (
+        requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.ContentDecodingError
+        | requests.exceptions.InvalidHeader
+    )
     if isinstance(exc, garbled):
         return ProtocolError(f"The PBX's answer to {method} {path} was cut off or garbled")
     if isinstance(exc, requests.ConnectionError):

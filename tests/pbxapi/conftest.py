@@ -32,6 +32,7 @@ class Canned:
     status: int = 200
     content_type: str = "application/json"
     delay: float = 0.0
+    body_delay: float = 0.0  # stall after the headers and half the body
     headers: dict[str, str] = field(default_factory=dict)
 
     def payload(self) -> bytes:
@@ -89,11 +90,16 @@ class CannedPBX:
                 try:
                     self.send_response(answer.status)
                     self.send_header("Content-Type", answer.content_type)
-                    self.send_header("Content-Length", str(len(payload)))
+                    if "Content-Length" not in answer.headers:
+                        self.send_header("Content-Length", str(len(payload)))
                     for name, value in answer.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if answer.body_delay:
+                        self.wfile.write(payload[: len(payload) // 2])
+                        self.wfile.flush()
+                        time.sleep(answer.body_delay)
+                    self.wfile.write(payload[len(payload) // 2 if answer.body_delay else 0 :])
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
 

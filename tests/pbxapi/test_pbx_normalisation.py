@@ -225,6 +225,19 @@ def test_a_slow_answer_is_a_timeout(canned, client):
         client.queues()
 
 
+def test_a_body_that_stalls_midway_is_a_timeout(canned, client):
+    canned.answer("/api/queue/", [{"queue": "100", "nazov": "Predaj"}] * 50, body_delay=1.5)
+    with pytest.raises(PBXTimeout):
+        client.queues()
+
+
+def test_a_cut_off_body_is_a_protocol_error(canned, client):
+    # Content-Length promises more than arrives before the connection closes.
+    canned.answer("/api/queue/", b"[1, 2", headers={"Content-Length": "50", "Connection": "close"})
+    with pytest.raises(ProtocolError):
+        client.queues()
+
+
 def test_a_closed_port_is_unreachable(canned, client):
     canned.stop()
     with pytest.raises(Unreachable):
@@ -359,3 +372,22 @@ def test_a_failed_download_leaves_no_file(canned, client, tmp_path):
         client.download_recording(unique_id="1.2", dest=tmp_path / "x.mp3")
     assert list(tmp_path.iterdir()) == []
     assert canned.seen[-1].query == {"unique_id": ["1.2"]}
+
+
+def test_an_unreachable_shared_budget_sends_nothing(canned):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from pbxapi.budget import RedisBudget
+    from pbxapi.client import PBXClient
+    from pbxapi.errors import BudgetUnavailable
+
+    dead = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    budget = RedisBudget(dead, key="test-pbxapi:unreachable")
+    canned.answer("/api/queue/", [])
+    pbx = PBXClient(canned.url, "apiuser", "s3cret-Pa55", budget=budget)
+    with pbx, pytest.raises(BudgetUnavailable) as raised:
+        pbx.queues()
+    assert "s3cret" not in str(raised.value)
+    assert canned.seen == []
