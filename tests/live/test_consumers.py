@@ -280,3 +280,21 @@ async def test_an_action_reaches_the_pbx_and_its_result_the_board(polled, admin_
     error = await _receive_until(communicator, lambda m: m["type"] == "error")
     assert (error["code"], error["request_id"]) == ("invalid", "r2")
     await communicator.disconnect()
+
+
+async def test_a_push_lost_by_the_layer_is_caught_up_on_the_next_heartbeat(
+    polled, admin_headers, settings, monkeypatch
+):
+    settings.WS_HEARTBEAT_SECONDS = 0.3
+    queue = polled.centre.queue_numbers()[0]
+    communicator = await _connect(f"/ws/board/?queues={queue}", admin_headers)
+    await _initial(communicator, 1)
+    # Pub/sub forgets what it could not deliver (Redis away for a moment): no push at all.
+    monkeypatch.setattr(push, "snapshot_publish", lambda snapshot: None)
+    await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000011")
+    await _in_thread(
+        poll_until, lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 1
+    )
+    message = await _receive_until(communicator, lambda m: m["type"] == "snapshot", timeout=3)
+    assert (message["version"], message["data"]["counts"]["waiting"]) == (2, 1)
+    await communicator.disconnect()

@@ -5,7 +5,8 @@ subscribed snapshot and the PBX state, all straight from Redis (never a PBX requ
 that it forwards the pre-serialised frames the poller publishes. A heartbeat tells the client
 the link and the data are alive, and each heartbeat also re-joins the groups (a TV connected
 for weeks must survive a layer's group expiry), renews the watcher registration that tells the
-poller which queues are on screen, and re-validates a kiosk's token.
+poller which queues are on screen, sends any snapshot newer than the last one it sent (a push
+the pub/sub layer lost) and, now and then, re-validates a kiosk's token.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.queues: list[int] = []
         self.groups_joined: set[str] = set()
+        # The highest snapshot version sent per queue, to catch up on pushes the pub/sub
+        # layer lost (Redis away for a moment) and to skip duplicates.
+        self.sent_versions: dict[int, int] = {}
         self.heartbeat_task: asyncio.Task | None = None
         verdict = await self.authorise()
         if not isinstance(verdict, Grant):
@@ -127,6 +131,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def board_message(self, event: dict) -> None:
         """A frame serialised once by the publisher: forward it as it is."""
+        queue, version = event.get("queue"), event.get("version")
+        if queue is not None and version is not None:
+            if version <= self.sent_versions.get(queue, 0):
+                return  # already sent from Redis by a heartbeat catch-up
+            self.sent_versions[queue] = version
         await self.send(text_data=event["text"])
 
     async def kiosk_revoked(self, event: dict) -> None:
@@ -181,7 +190,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         snapshots = await _redis(selectors.snapshots_get)(queues=queues)
         for queue in queues:
             if queue in snapshots:
-                await self.send(text_data=push.snapshot_frame(snapshots[queue]))
+                snapshot = snapshots[queue]
+                self.sent_versions[queue] = max(
+                    self.sent_versions.get(queue, 0), int(snapshot["version"] or 0)
+                )
+                await self.send(text_data=push.snapshot_frame(snapshot))
 
     async def _send_error(self, request_id: object, code: str, text: str) -> None:
         await self.send(
@@ -226,9 +239,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self._heartbeat()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 # Redis or the database hiccuped: keep the connection, try again next beat.
-                logger.exception("Websocket heartbeat failed")
+                # One line, not a traceback: a thousand boards notice the same outage.
+                logger.warning("Websocket heartbeat failed: %r", error)
 
     async def _heartbeat(self) -> None:
         if self.grant.queues is None:
@@ -240,8 +254,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             new = []
         await self._join_groups()
         await _redis(store.watch_register)(self.channel_name, self.queues, ttl=self._watch_ttl())
-        if new:
-            await self._send_snapshots(new)
+        versions = await _redis(store.versions_get)(self.queues)
+        behind = [q for q, v in versions.items() if v > self.sent_versions.get(q, 0)]
+        missing = sorted(set(new) | set(behind))
+        if missing:
+            await self._send_snapshots(missing)
         fresh_at = await _fresh_at()
         await self.send(
             text_data=push.frame(

@@ -47,19 +47,23 @@ def pbx_frame(state: dict[str, Any]) -> str:
     return frame({"type": "pbx", "data": state})
 
 
-def board_event(text: str) -> dict[str, str]:
+def board_event(text: str) -> dict[str, Any]:
     return {"type": EVENT_BOARD_MESSAGE, "text": text}
 
 
 def snapshot_publish(snapshot: dict[str, Any]) -> None:
-    _group_send(queue_group(snapshot["queue"]), board_event(snapshot_frame(snapshot)))
+    event = board_event(snapshot_frame(snapshot))
+    # Queue and version ride along (outside the frame) so a consumer can drop a snapshot it
+    # already sent from Redis without parsing the text.
+    event.update(queue=snapshot["queue"], version=snapshot["version"])
+    _group_send(queue_group(snapshot["queue"]), event)
 
 
 def pbx_state_publish(state: dict[str, Any]) -> None:
     _group_send(GROUP_PBX, board_event(pbx_frame(state)))
 
 
-def _group_send(group: str, event: dict[str, str]) -> None:
+def _group_send(group: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return

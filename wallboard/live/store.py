@@ -134,10 +134,19 @@ def snapshot_replace(
                 pipe.multi()
                 pipe.set(snapshot_key, _dumps(new))
                 pipe.set(version_key, new["version"])
+                pipe.hset(key("versions"), str(queue), new["version"])
                 pipe.execute()
                 return new, changed
             except redis.WatchError:
                 continue
+
+
+def versions_get(queues: list[int]) -> dict[int, int]:
+    """The current snapshot version of each of these queues (those that have one)."""
+    if not queues:
+        return {}
+    values = redis_connection().hmget(key("versions"), [str(q) for q in queues])
+    return {q: int(v) for q, v in zip(queues, values, strict=True) if v is not None}
 
 
 def queue_list_store(summaries: list[dict[str, Any]]) -> None:
