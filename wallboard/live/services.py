@@ -57,41 +57,44 @@ def source_fetch(source: str, *, priority: str = "poll", max_wait: float | None 
     ``source`` is ``calls``, ``extensions``, ``queues`` or ``queue_status:{n}``. Returns how many
     snapshots really changed. Errors are recorded in the PBX state, then raised.
     """
-    fetched_at = time.time()
     try:
         value, dependants = _fetch(source, priority=priority, max_wait=max_wait)
     except pbx.PBXError as error:
         pbx_outcome_record(source=source, error=error)
         raise
-    store.source_set(source, {**value, "fetched": fetched_at})
+    store.source_set(source, value)
     pbx_outcome_record(source=source, error=None)
     return len(snapshots_rebuild(queues=dependants))
 
 
 def _fetch(source: str, *, priority: str, max_wait: float | None) -> tuple[dict, list[int]]:
-    """The normalised answer for ``source`` and the queues whose snapshots depend on it."""
+    """The normalised answer for ``source`` and the queues whose snapshots depend on it.
+
+    ``fetched`` is the time of the answer (the request may first have waited for the budget).
+    """
     client = pbx_client()
     options: dict[str, Any] = {"priority": priority}
     if max_wait is not None:
         options["max_wait"] = max_wait
-    now = time.time()
+    # Calls, extensions and the queue list feed every queue's snapshot.
     if source == SOURCE_CALLS:
-        return calls_normalise(client.call_statistics(**options), fetched=now), _with_status()
+        statistics = client.call_statistics(**options)
+        return calls_normalise(statistics, fetched=time.time()), _every_queue()
     if source == SOURCE_EXTENSIONS:
         extensions = client.extensions(**options)
-        return extensions_normalise(extensions, fetched=now), _with_status()
+        return extensions_normalise(extensions, fetched=time.time()), _every_queue()
     if source == SOURCE_QUEUES:
-        return queue_list_normalise(client.queues(**options), fetched=now), _with_status()
-    prefix = source_queue_status(0).removesuffix("0")
-    if source.startswith(prefix):
-        queue = int(source.removeprefix(prefix))
+        queues = client.queues(**options)
+        return queue_list_normalise(queues, fetched=time.time()), _every_queue()
+    if source.startswith(store.QUEUE_STATUS_PREFIX):
+        queue = int(source.removeprefix(store.QUEUE_STATUS_PREFIX))
         status = client.queue_status(queue, **options)
-        return status_normalise(status, fetched=now), [queue]
+        return status_normalise(status, fetched=time.time()), [queue]
     raise ValueError(f"unknown PBX source {source!r}")
 
 
-def _with_status() -> list[int]:
-    """Known queues (every one that has been fetched once has a snapshot to rebuild)."""
+def _every_queue() -> list[int]:
+    """Every queue in the last queue list (those never fetched are skipped by the rebuild)."""
     return [q["queue"] for q in store.known_queues()]
 
 

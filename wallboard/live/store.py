@@ -25,8 +25,11 @@ SOURCE_EXTENSIONS = "extensions"
 SOURCE_QUEUES = "queues"
 
 
+QUEUE_STATUS_PREFIX = "queue_status:"
+
+
 def source_queue_status(queue: int) -> str:
-    return f"queue_status:{queue}"
+    return f"{QUEUE_STATUS_PREFIX}{queue}"
 
 
 def key(*parts: object) -> str:
