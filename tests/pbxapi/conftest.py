@@ -3,120 +3,17 @@ simulator, and Redis keys that are unique per test and removed afterwards."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
+from pbx_testing import PASSWORD, SIM_PASSWORD, SIM_USER, USER, CannedPBX
 
 from pbxapi.budget import LocalBudget
 from pbxapi.client import PBXClient
 from pbxapi.simulator import SimulatorConfig, start_simulator
-
-USER = "apiuser"
-PASSWORD = "s3cret-Pa55"
-
-
-@dataclass
-class Canned:
-    """One canned answer: status, body (bytes, or anything JSON-able) and an optional stall."""
-
-    body: Any = b""
-    status: int = 200
-    content_type: str = "application/json"
-    delay: float = 0.0
-    body_delay: float = 0.0  # stall after the headers and half the body
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def payload(self) -> bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        return json.dumps(self.body).encode()
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    form: dict[str, list[str]]
-    authorization: str
-
-
-class CannedPBX:
-    """A tiny HTTP server answering each path with a canned response; records what it saw."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Canned] = {}
-        self.seen: list[Seen] = []
-        canned = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self._answer("GET")
-
-            def do_POST(self) -> None:
-                self._answer("POST")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self, method: str) -> None:
-                split = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                canned.seen.append(
-                    Seen(
-                        method,
-                        split.path,
-                        parse_qs(split.query, keep_blank_values=True),
-                        parse_qs(body, keep_blank_values=True),
-                        self.headers.get("Authorization", ""),
-                    )
-                )
-                answer = canned.routes.get(split.path, Canned({"detail": "none"}, status=404))
-                if answer.delay:
-                    time.sleep(answer.delay)
-                payload = answer.payload()
-                try:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", answer.content_type)
-                    if "Content-Length" not in answer.headers:
-                        self.send_header("Content-Length", str(len(payload)))
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    if answer.body_delay:
-                        self.wfile.write(payload[: len(payload) // 2])
-                        self.wfile.flush()
-                        time.sleep(answer.body_delay)
-                    self.wfile.write(payload[len(payload) // 2 if answer.body_delay else 0 :])
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def answer(self, path: str, body: Any = b"", **options: Any) -> None:
-        self.routes[path] = Canned(body, **options)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -152,10 +49,6 @@ def budget_key(redis_client: redis.Redis) -> Iterator[str]:
     yield key
     for found in redis_client.scan_iter(match=f"{key}*"):
         redis_client.delete(found)
-
-
-SIM_USER = "u"
-SIM_PASSWORD = "p"
 
 
 @pytest.fixture(scope="module")

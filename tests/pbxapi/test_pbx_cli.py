@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SIM_PASSWORD, SIM_USER
+from pbx_testing import SIM_PASSWORD, SIM_USER
 
 from pbxapi import cli
 

@@ -7,7 +7,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
-from conftest import SIM_PASSWORD, SIM_USER
+from pbx_testing import SIM_PASSWORD, SIM_USER
 
 from pbxapi.budget import LocalBudget
 from pbxapi.client import PBXClient

@@ -9,6 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from pbx_testing import Canned
 
 from pbxapi.errors import (
     AuthenticationFailed,
@@ -337,8 +338,6 @@ def test_cdr_all_pages_past_the_cap(canned, client):
     class Paged(dict):
         def get(self, path, default=None):
             if path == "/api/cdr/":
-                from conftest import Canned
-
                 return Canned(next(pages))
             return original.get(path, default)
 
