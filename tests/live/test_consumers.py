@@ -298,3 +298,22 @@ async def test_a_push_lost_by_the_layer_is_caught_up_on_the_next_heartbeat(
     message = await _receive_until(communicator, lambda m: m["type"] == "snapshot", timeout=3)
     assert (message["version"], message["data"]["counts"]["waiting"]) == (2, 1)
     await communicator.disconnect()
+
+
+async def test_a_viewer_sees_every_queue_but_may_not_act(polled):
+    viewer = await sync_to_async(get_user_model().objects.create_user)(
+        "live-viewer", password="pw-live-viewer-1"
+    )
+    headers = await sync_to_async(_session_headers)(viewer)
+    queues = polled.centre.queue_numbers()
+    communicator = await _connect("/ws/board/", headers)
+    hello, *_rest = await _initial(communicator, len(queues))
+    assert (hello["queues"], hello["can_act"]) == (queues, [])
+    requests_before = len(polled.requests_log)
+    action = {"type": "action", "request_id": "v1", "action": "pause", "queue": queues[0],
+              "extension": polled.centre.members(queues[0])[0]}  # fmt: skip
+    await communicator.send_to(text_data=json.dumps(action))
+    error = await _receive(communicator)
+    assert (error["type"], error["code"], error["request_id"]) == ("error", "forbidden", "v1")
+    assert len(polled.requests_log) == requests_before
+    await communicator.disconnect()
