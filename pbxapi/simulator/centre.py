@@ -75,7 +75,7 @@ NO_ANSWER_SECONDS = 15.0
 ANSWER_PROBABILITY = 0.93
 TALK_MEDIAN, TALK_SIGMA, TALK_BOUNDS = 100.0, 0.7, (15.0, 1800.0)
 WRAPUP_SECONDS = (5.0, 30.0)
-PATIENCE_MEDIAN, PATIENCE_SIGMA = 100.0, 0.8
+PATIENCE_MEDIAN, PATIENCE_SIGMA = 150.0, 0.8
 QUEUE_TIMEOUT = 480.0  # then the caller is sent to voicemail or cut off ("hangup")
 VOICEMAIL_SHARE = 0.5  # of callers reaching the queue timeout
 MAX_WAITING = 20  # more callers than this get busy
@@ -85,8 +85,8 @@ BREAK_EVERY, BREAK_MEDIAN = 50 * 60.0, 5 * 60.0
 AUTOPAUSE_ON_NO_ANSWER = 0.5
 OFFLINE_EVERY, OFFLINE_SECONDS = 4 * 3600.0, (120.0, 900.0)
 OWN_CALL_EVERY = 45 * 60.0
-STAFFING_FACTOR, MIN_STAFFING = 1.15, 0.05  # night shifts: the first agent of each queue
-BURST_EVERY, BURST_SECONDS, BURST_FACTOR = 30 * 60.0, (120.0, 480.0), (2.5, 5.0)
+STAFFING_FACTOR, MIN_STAFFING = 1.4, 0.05  # night shifts: the first agent of each queue
+BURST_EVERY, BURST_SECONDS, BURST_FACTOR = 60 * 60.0, (120.0, 420.0), (2.0, 3.5)
 
 IDLE, RINGING, TALKING, WRAPUP = "idle", "ringing", "talking", "wrapup"
 _NAME_RE = re.compile(r"^[^\W_]+(?: [^\W_]+)*$")
@@ -142,6 +142,8 @@ class Queue:
     waiting: list[Caller] = field(default_factory=list)
     burst_until: float | None = None
     burst_factor: float = 1.0
+    load: float = 1.0  # share of the average call rate (queues differ; their mean is 1)
+    talk_median: float = TALK_MEDIAN  # technical support talks longer than sales
 
 
 @dataclass
@@ -275,8 +277,11 @@ class CallCentre:
             extra = rng.sample(numbers, k=min(len(numbers), rng.choice((0, 1, 1, 2))))
             for number in [primary, *extra]:
                 self.queues[number].members.setdefault(extension, Member(extension))
-        for queue in self.queues.values():
+        loads = [rng.uniform(0.8, 1.25) for _ in self.queues]
+        for queue, load in zip(self.queues.values(), loads, strict=True):
             queue.members = dict(sorted(queue.members.items()))
+            queue.load = load * len(loads) / sum(loads)
+            queue.talk_median = TALK_MEDIAN * rng.uniform(0.85, 1.3)
         for index, agent in enumerate(a for a in self.agents.values() if a.extension != RECEPTION):
             # The first agent of each queue works every shift, so no queue is ever unstaffed.
             agent.shift_rank = (
@@ -330,7 +335,7 @@ class CallCentre:
         self, rng: random.Random, queue: Queue, start: float, end: float
     ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        peak = max(HOURLY_WEIGHT) * self.config.call_rate / 60.0
+        peak = max(HOURLY_WEIGHT) * self.config.call_rate * queue.load / 60.0
         members = list(queue.members.values())
         if peak <= 0:
             return rows
@@ -369,7 +374,7 @@ class CallCentre:
                 member = rng.choice(members)
                 agent = self.agents[member.extension]
                 waited = int(rng.expovariate(1 / 35.0) + rng.uniform(*RING_SECONDS))
-                talk = self._talk_seconds(rng)
+                talk = self._talk_seconds(rng, queue.talk_median)
                 row = self._queue_row(
                     base, "queue", "answered", talk, waited + talk, t + waited + talk
                 )
@@ -503,8 +508,8 @@ class CallCentre:
         return rng.choices(outcomes, (0.76, 0.08, 0.14, 0.02))[0]
 
     @staticmethod
-    def _talk_seconds(rng: random.Random) -> int:
-        talk = rng.lognormvariate(math.log(TALK_MEDIAN), TALK_SIGMA)
+    def _talk_seconds(rng: random.Random, median: float = TALK_MEDIAN) -> int:
+        talk = rng.lognormvariate(math.log(median), TALK_SIGMA)
         return int(min(max(talk, TALK_BOUNDS[0]), TALK_BOUNDS[1]))
 
     # ----------------------------------------------------------------------------- the model
@@ -520,7 +525,7 @@ class CallCentre:
         rate = self.config.call_rate / 60.0 * self._curve(self._now) * STEP
         for queue in self.queues.values():
             self._update_burst(queue)
-            for _ in range(self._poisson(rate * queue.burst_factor)):
+            for _ in range(self._poisson(rate * queue.load * queue.burst_factor)):
                 self._caller_arrives(queue)
 
     def _update_burst(self, queue: Queue) -> None:
@@ -614,8 +619,9 @@ class CallCentre:
             caller = next((c for c in queue.waiting if c.unique_id == call.unique_id), None)
             if caller is not None:
                 queue.waiting.remove(caller)
+        median = self.queues[call.queue].talk_median if call.queue is not None else TALK_MEDIAN
         call.answered_at = self._now
-        call.ends_at = self._now + self._talk_seconds(self._rng)
+        call.ends_at = self._now + self._talk_seconds(self._rng, median)
         agent.state = TALKING
         if call.other_extension is not None:
             self.agents[call.other_extension].state = TALKING

@@ -21,7 +21,7 @@ class SimulatorConfig:
     seed: int = 1
     queues: int = 4
     agents: int = 16
-    call_rate: float = 0.7  # average calls per minute per queue (busy hours more, nights less)
+    call_rate: float = 0.6  # average calls per minute per queue (busy hours more, nights less)
     daily_curve: bool = True  # False: the average rate all day, e.g. for a night-time demo
     bursts: bool = True  # random surges that make single queues spike and drain
     speed: float = 1.0  # simulated seconds per real second
