@@ -85,7 +85,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
     async def still_allowed(self) -> bool:
-        """Checked on every heartbeat; False closes the connection with 4403."""
+        """Checked every WS_RECHECK_SECONDS; False closes the connection with 4403."""
         return True
 
     async def actable(self, queues: list[int]) -> set[int]:
