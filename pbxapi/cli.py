@@ -259,7 +259,7 @@ def _yes_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pbxapi",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Every VIPTel PBX API operation from the command line; JSON on stdout.",
         epilog=(
             "Environment: PBX_API_URL, PBX_API_USER, PBX_API_PASSWORD; REDIS_URL (shared budget), "
             "PBX_BUDGET_KEY. Exit codes: 0 ok, 1 error, 2 usage, 3 blocked, 4 budget exhausted."
