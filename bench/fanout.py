@@ -71,6 +71,7 @@ class RunResult:
     latencies_ms: list[float] = field(default_factory=list)
     expected_frames: int = 0
     closed_early: int = 0
+    duplicates: int = 0
     server_cpu_pct: float = 0.0
     server_rss_start_mb: float = 0.0
     server_rss_peak_mb: float = 0.0
@@ -177,22 +178,29 @@ class MinimalPublisher:
 
 
 class WallboardPublisher:
-    """The poller's own path: wallboard.live.push.snapshot_publish (one json.dumps, a
-    `board.message` event to the `queue.{n}` group over the product's channel layer), called
-    from a worker thread as the Celery task calls it (sync code, async_to_sync inside)."""
+    """The poller's own two steps, from a worker thread as the Celery task runs them (sync code,
+    async_to_sync inside): store the snapshot in Redis (wallboard.live.store.snapshot_replace,
+    which bumps its version) and push it (wallboard.live.push.snapshot_publish: one json.dumps,
+    a `board.message` event to the `queue.{n}` group over the product's channel layer)."""
 
     def __init__(self) -> None:
-        from wallboard.live import push
+        from wallboard.live import push, store
 
-        self.push = push
+        self.push, self.store = push, store
 
     async def publish(self, version: int, phase: str) -> None:
-        snapshot = board_snapshot(queue_number=BOARD_QUEUE, version=version, members=12, waiting=4)
-        await asyncio.to_thread(self._publish_now, snapshot, phase)
+        await asyncio.to_thread(self._publish_now, version, phase)
 
-    def _publish_now(self, snapshot: dict, phase: str) -> None:
-        snapshot[SENT_AT] = time.time()
-        snapshot[PHASE] = phase
+    def _publish_now(self, version: int, phase: str) -> None:
+        def build(_previous: dict | None) -> dict:
+            snapshot = board_snapshot(
+                queue_number=BOARD_QUEUE, version=version, members=12, waiting=4
+            )
+            snapshot[SENT_AT] = time.time()
+            snapshot[PHASE] = phase
+            return snapshot
+
+        snapshot, _changed = self.store.snapshot_replace(BOARD_QUEUE, build, lambda _a, _b: True)
         self.push.snapshot_publish(snapshot)
 
     async def close(self) -> None:
@@ -285,6 +293,7 @@ def measure(
     for item in client_results:
         result.latencies_ms.extend(item.latencies_ms)
         result.closed_early += item.closed_early
+        result.duplicates += item.duplicates
         result.errors.extend(item.first_errors)
     result.expected_frames = result.updates * result.connected
     return result
@@ -439,7 +448,7 @@ def start_profiler(pid: int, seconds: float, out: Path | None) -> subprocess.Pop
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-PROFILE_PACKAGES = ("/wallboard/", "/channels/", "/channels_redis/", "/asgiref/", "/django/")
+PROFILE_PACKAGES = ("wallboard/", "channels/", "channels_redis/", "asgiref/", "django/")
 
 
 def _frame(text: str) -> tuple[str, str]:
@@ -463,7 +472,7 @@ def profile_summary(path: Path, top: int = 15) -> str:
         frames = [_frame(f) for f in stack.split(";")]
         total += count
         leaf[frames[-1][0]] += count
-        for name in {name for name, where in frames if any(p in where for p in PROFILE_PACKAGES)}:
+        for name in {name for name, where in frames if where.startswith(PROFILE_PACKAGES)}:
             inclusive[name] += count
     if not total:
         return "(empty profile)"
@@ -501,6 +510,7 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
         row("updates published", lambda r: r.updates),
         row("frames received / expected", lambda r: f"{len(r.latencies_ms)}/{r.expected_frames}"),
         row("sockets closed early", lambda r: r.closed_early),
+        row("duplicate frames (ignored)", lambda r: r.duplicates),
         row("latency p50 (ms)", lambda r: percentile(r.latencies_ms, 50)),
         row("latency p90 (ms)", lambda r: percentile(r.latencies_ms, 90)),
         row("latency p99 (ms)", lambda r: percentile(r.latencies_ms, 99)),
@@ -513,6 +523,10 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
         row("clients CPU (% of one core)", lambda r: r.clients_cpu_pct),
         row("redis CPU (% of one core)", lambda r: r.redis_cpu_pct),
         row("machine CPU (% of all cores)", lambda r: r.machine_cpu_pct),
+        row(
+            "others' CPU (% of all cores)",
+            lambda r: max(0.0, r.machine_cpu_pct - (r.server_cpu_pct + r.clients_cpu_pct) / 2),
+        ),
     ]
     title = (
         f"Fan-out: {args.clients} websocket clients in {args.client_procs} processes, "
