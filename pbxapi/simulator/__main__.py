@@ -7,9 +7,24 @@ import os
 import signal
 import sys
 import threading
+from datetime import datetime, time
 
 from .config import SimulatorConfig
 from .server import start_simulator
+from .wire import TZ
+
+
+def parse_start(value: str) -> float:
+    """HH:MM today in Bratislava, or a full ISO date-time, as a Unix time."""
+    try:
+        if len(value) <= 5:
+            clock = time.fromisoformat(value)
+            today = datetime.now(TZ).date()
+            return datetime.combine(today, clock, tzinfo=TZ).timestamp()
+        moment = datetime.fromisoformat(value)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=TZ)).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not HH:MM or an ISO date-time: {value!r}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--speed", type=float, default=1.0, help="simulated seconds per real second"
     )
     parser.add_argument("--history-days", type=int, default=defaults.history_days)
+    parser.add_argument(
+        "--start-at",
+        metavar="HH:MM",
+        type=parse_start,
+        help="start the simulated clock at this Bratislava time today (e.g. a busy 10:00 for a "
+        "night-time demo); default: now",
+    )
     parser.add_argument("--rate-limit", type=int, default=defaults.rate_limit)
     parser.add_argument("--rate-window", type=float, default=defaults.rate_window)
     parser.add_argument("--block-seconds", type=float, default=defaults.block_seconds)
@@ -72,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         bursts=not args.no_bursts,
         speed=args.speed,
         history_days=args.history_days,
+        start_time=args.start_at,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
         block_seconds=args.block_seconds,
@@ -87,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"PBX simulator listening on {sim.url} — queues {sim.centre.queue_numbers()}, "
         f"{agents} extensions, user {config.user!r}, seed {config.seed}, speed {config.speed}x, "
-        f"limit {config.rate_limit}/{config.rate_window:g}s",
+        f"limit {config.rate_limit}/{config.rate_window:g}s, "
+        f"clock {datetime.fromtimestamp(sim.centre.now(), TZ):%H:%M} Bratislava",
         flush=True,
     )
     done = threading.Event()

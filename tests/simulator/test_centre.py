@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -16,8 +17,9 @@ import pytest
 import requests
 
 from pbxapi.simulator import CallCentre, start_simulator
+from pbxapi.simulator.__main__ import parse_start
 
-from .conftest import PASSWORD, TZ, USER, config, url
+from .conftest import PASSWORD, START, TZ, USER, config, url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -345,3 +347,13 @@ def test_ending_a_ringing_call_by_script_puts_the_caller_back(sim_factory, http)
     assert sim.centre.waiting(101)[0]["offered_to"] is None
     state = sim.centre.member_state(101, ringing)
     assert (state["state"], state["paused"], state["in_use"]) == ("idle", False, False)
+
+
+def test_start_at_sets_the_simulated_clock():
+    before = datetime.now(TZ).date()
+    ten = datetime.fromtimestamp(parse_start("10:00"), TZ)
+    assert (ten.hour, ten.minute) == (10, 0)
+    assert ten.date() in {before, datetime.now(TZ).date()}  # today, even across midnight
+    assert parse_start("2026-11-27T14:30") == START
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_start("half past ten")
