@@ -15,6 +15,7 @@ function agentGrid(panel) {
   const rows = Math.max(8, Math.ceil(n / cols));
   panel.el.style.setProperty("--agent-cols", String(cols));
   panel.el.style.setProperty("--agent-rows", String(rows));
+  panel.el.dataset.cols = String(cols);
 }
 
 class Beeper {

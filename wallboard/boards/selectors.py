@@ -63,6 +63,13 @@ def pbx_state() -> dict:
     return pbx_state_get()
 
 
+def fresh_at() -> str | None:
+    """When the poller last completed a successful PBX fetch (ISO 8601), or None."""
+    from wallboard.live.selectors import fresh_at_get
+
+    return fresh_at_get()
+
+
 def snapshot(queue: int) -> dict | None:
     from wallboard.live.selectors import snapshot_get
 

@@ -40,6 +40,8 @@ def _page_config(*, ws_path: str, data: selectors.PageData, board: Board | None)
         "queues": [q.as_json() for q in data.queues],
         "snapshots": data.snapshots(),
         "pbx": data.pbx,
+        # Snapshots change only on a real change; this says how fresh the unchanged data is.
+        "fresh_at": selectors.fresh_at(),
         "freshness": selectors.freshness_limits(),
         "board": selectors.board_settings(board),
         "strings": js_strings(),

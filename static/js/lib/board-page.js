@@ -35,7 +35,7 @@ export class BoardPage {
     this.panels = new Map(); // queue -> QueuePanel, in display order
     this.versions = new Map(); // queue -> highest snapshot version seen
     this.pbx = config.pbx;
-    this.freshAt = null;
+    this.freshAt = parseTime(config.fresh_at);
     this.skew = 0; // server clock - browser clock, ms
     this.conn = "connecting";
     this.connSince = Date.now();
@@ -147,7 +147,8 @@ export class BoardPage {
         break;
       case "heartbeat":
         this.#serverTime(message.server_time);
-        this.freshAt = parseTime(message.fresh_at);
+        // null = no successful fetch in the server's memory: keep what the page already knew.
+        this.freshAt = parseTime(message.fresh_at) ?? this.freshAt;
         break;
       default:
         break;

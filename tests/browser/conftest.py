@@ -1,0 +1,156 @@
+"""The whole product for browser tests: the PBX simulator, a beat-driven Celery worker process,
+Daphne on an ephemeral port (all from tests/conftest.py) and real Chromium through Playwright.
+
+Accounts and kiosk tokens are made the way an operator makes them: manage.py commands run
+against the same file database the Daphne process uses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, live_environment
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# Short freshness limits so the stale banner shows within seconds.
+NOTICE_SECONDS = 3
+STALE_SECONDS = 6
+
+USERS_SCRIPT = """
+from django.contrib.auth import get_user_model
+from wallboard.boards.models import TeamLeadAssignment
+suffix, queue_a, password = {suffix!r}, {queue!r}, {password!r}
+model = get_user_model()
+model.objects.create_superuser(f"admin-{suffix}", password=password)
+model.objects.create_user(f"viewer-{suffix}", password=password)
+lead = model.objects.create_user(f"lead-{suffix}", password=password)
+TeamLeadAssignment.objects.create(user=lead, queue=queue_a)
+"""
+
+
+@dataclass
+class Stack:
+    """A running product: base URL, the simulator, how to run manage.py against it."""
+
+    base_url: str
+    sim: Any
+    env: dict[str, str]
+    worker: subprocess.Popen
+    password: str = field(default_factory=lambda: uuid.uuid4().hex)
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    def username(self, role: str) -> str:
+        return f"{role}-{self.suffix}"
+
+    @property
+    def queues(self) -> list[int]:
+        return sorted(self.sim.centre.queue_numbers())
+
+    def agent_name(self, extension: int) -> str:
+        with self.sim.centre.lock:
+            return self.sim.centre.agents[extension].name
+
+
+@pytest.fixture
+def stack(simulator_factory, celery_beat_process, daphne_server, file_database, live_settings):
+    live_settings.WS_HEARTBEAT_SECONDS = 1.0
+    sim = simulator_factory(queues=2, agents=6)
+    address = daphne_server(
+        BOARD_NOTICE_SECONDS=str(NOTICE_SECONDS), BOARD_STALE_SECONDS=str(STALE_SECONDS)
+    )
+    worker = celery_beat_process()
+    base_url = f"http://{address}"
+    env = live_environment(live_settings, DATABASE_URL=file_database, SITE_URL=base_url)
+    built = Stack(base_url=base_url, sim=sim, env=env, worker=worker)
+    # An admin, a viewer and a team lead of the first queue, as an operator would make them.
+    script = USERS_SCRIPT.format(
+        suffix=built.suffix, queue=built.queues[0], password=built.password
+    )
+    built.manage("shell", "-c", script)
+    return built
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page_factory(browser):
+    """New isolated browser pages (own cookies), closed after the test."""
+    contexts = []
+
+    def new(width: int = 1920, height: int = 1080, locale: str = "en-GB"):
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            locale=locale,
+            timezone_id="Europe/Bratislava",
+        )
+        context.set_default_timeout(15000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield new
+    for context in contexts:
+        context.close()
+
+
+def login(page, stack: Stack, role: str) -> None:
+    page.goto(f"{stack.base_url}/login/")
+    page.fill("#id_username", stack.username(role))
+    page.fill("#id_password", stack.password)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{stack.base_url}/")
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def kiosk_url(stack: Stack, name: str, *queues: int) -> str:
+    args = ["kiosk_token", "create", name]
+    if queues:
+        args += ["--queues", ",".join(map(str, queues))]
+    url = stack.manage(*args).strip()
+    assert url.startswith(stack.base_url + "/kiosk/"), url
+    return url

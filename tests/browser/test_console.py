@@ -1,0 +1,127 @@
+"""The supervisor console in real Chromium: roles, actions over the websocket, the API's
+refusals for the same roles."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import login, screenshot
+
+pytestmark = pytest.mark.browser
+
+# Open a second socket from the page (the user's session) and send one action on it.
+WS_ACTION = """async ([queue, extension]) => {
+  const ws = new WebSocket(`ws://${location.host}/ws/board/`);
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no answer")), 10000);
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "hello") {
+        ws.send(JSON.stringify({type: "action", request_id: "probe", action: "pause",
+                                queue, extension}));
+      } else if (message.request_id === "probe") {
+        clearTimeout(timer); ws.close(); resolve(message);
+      }
+    };
+  });
+}"""
+
+
+def panel(page, queue: int):
+    return page.locator(f'.q[data-queue="{queue}"]')
+
+
+def api_pause(page, stack, queue: int, extension: int):
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    return page.request.post(
+        f"{stack.base_url}/api/v1/queues/{queue}/members/{extension}/pause",
+        headers={"X-CSRFToken": cookies.get("csrftoken", ""), "Referer": stack.base_url + "/"},
+    )
+
+
+def test_a_team_lead_pauses_removes_and_adds_agents_of_their_queue(stack, page_factory):
+    queue_a = stack.queues[0]
+    centre = stack.sim.centre
+    ext = next(e for e in centre.members(queue_a) if not centre.member_state(queue_a, e)["paused"])
+    page = page_factory(1600, 1000)
+    login(page, stack, "lead")
+    page.goto(f"{stack.base_url}/console/")
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    row = panel(page, queue_a).locator(f'.agent[data-ext="{ext}"]')
+    expect(row.locator('[data-f="name"]')).to_have_text(stack.agent_name(ext))
+
+    row.locator('[data-action="pause"]').click()
+    result = panel(page, queue_a).locator('[data-f="result"]')
+    expect(result).to_have_text(re.compile(rf"{ext} · Pause: Paused"))
+    expect(result).to_have_attribute("data-outcome", "ok")
+    expect(row).to_have_attribute("data-state", "paused", timeout=5000)
+    expect(row.locator('[data-action="unpause"]')).to_be_visible()
+    assert centre.member_state(queue_a, ext)["paused"] is True
+    screenshot(page, "console-team-lead.png")
+
+    # Remove asks first, in the page; cancelling does nothing.
+    row.locator('[data-action="remove"]').click()
+    dialog = page.locator("dialog.confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(stack.agent_name(ext))
+    dialog.locator('button[value="cancel"]').click()
+    expect(dialog).to_be_hidden()
+    assert ext in centre.members(queue_a)
+    row.locator('[data-action="remove"]').click()
+    dialog.locator('button[value="ok"]').click()
+    expect(result).to_have_text(re.compile(rf"{ext} · Remove: Removed from queue"))
+    expect(row).to_have_count(0, timeout=5000)
+    assert ext not in centre.members(queue_a)
+
+    # Add it back from the extension list (name and registration shown).
+    select = panel(page, queue_a).locator('select[name="extension"]')
+    expect(select.locator(f'option[value="{ext}"]')).to_contain_text(stack.agent_name(ext))
+    select.select_option(str(ext))
+    panel(page, queue_a).locator('button[data-action="add"]').click()
+    expect(result).to_have_text(re.compile(rf"{ext} · Add: Added to queue"))
+    expect(row).to_have_count(1, timeout=5000)
+
+
+def test_a_team_lead_cannot_act_on_another_teams_queue(stack, page_factory):
+    _queue_a, queue_b = stack.queues
+    ext = stack.sim.centre.members(queue_b)[0]
+    page = page_factory(1600, 1000)
+    login(page, stack, "lead")
+    page.goto(f"{stack.base_url}/console/")
+    expect(panel(page, queue_b).locator(".agent").first).to_be_visible()
+    assert panel(page, queue_b).locator("[data-action]").count() == 0
+    # The server refuses even a hand-made websocket action and the API call.
+    answer = page.evaluate(WS_ACTION, [queue_b, ext])
+    assert answer["type"] == "error" and answer["code"] == "forbidden"
+    assert api_pause(page, stack, queue_b, ext).status == 403
+    assert stack.sim.centre.member_state(queue_b, ext)["paused"] is False
+
+
+def test_a_viewer_sees_no_buttons_and_the_api_refuses_them(stack, page_factory):
+    queue_a = stack.queues[0]
+    ext = stack.sim.centre.members(queue_a)[0]
+    page = page_factory(1600, 1000)
+    login(page, stack, "viewer")
+    page.goto(f"{stack.base_url}/console/")
+    expect(panel(page, queue_a).locator(".agent").first).to_be_visible()
+    assert page.locator(".console-queues [data-action]").count() == 0
+    assert page.locator(".console-queues select").count() == 0
+    answer = page.evaluate(WS_ACTION, [queue_a, ext])
+    assert answer["code"] == "forbidden"
+    assert api_pause(page, stack, queue_a, ext).status == 403
+    assert page.goto(f"{stack.base_url}/audit/").status == 403
+
+
+def test_an_admin_sees_the_console_in_slovak(stack, page_factory):
+    page = page_factory(1600, 1000, locale="sk-SK")
+    login(page, stack, "admin")
+    page.goto(f"{stack.base_url}/console/")
+    expect(page.locator("h1")).to_have_text("Konzola supervízora")
+    expect(page.locator(".q [data-action='remove']").first).to_have_text("Odobrať")
+    expect(page.locator(".agent .a-state").first).to_have_text(
+        re.compile("Voľný|Zvoní|Hovorí|Pozastavený|Odhlásený")
+    )
+    screenshot(page, "console-admin-sk.png")

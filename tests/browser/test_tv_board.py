@@ -1,0 +1,118 @@
+"""The wallroom TV board in real Chromium against the running product."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import kiosk_url, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def queue_panel(page, queue: int):
+    return page.locator(f'.q[data-queue="{queue}"]')
+
+
+def agent_row(page, queue: int, extension: int):
+    return queue_panel(page, queue).locator(f'.agent[data-ext="{extension}"]')
+
+
+def test_the_tv_board_follows_the_pbx_without_a_reload(stack, page_factory):
+    queue = stack.queues[0]
+    extension = stack.sim.centre.members(queue)[0]
+    page = page_factory(1920, 1080)
+    page.goto(kiosk_url(stack, f"tv-{stack.suffix}"))
+    # The simulator's agents, by name, with their state in words.
+    expect(agent_row(page, queue, extension).locator(".a-name")).to_have_text(
+        stack.agent_name(extension)
+    )
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    page.evaluate("window.__sameDocument = true")
+
+    stack.sim.centre.add_waiting_caller(queue, caller="0903123456", wait_time=5)
+    stack.sim.centre.add_waiting_caller(queue, caller="0903654321")
+    stack.sim.centre.set_paused(queue, extension, True)
+
+    expect(queue_panel(page, queue).locator('[data-f="waiting"]')).to_have_text("2")
+    expect(agent_row(page, queue, extension)).to_have_attribute("data-state", "paused")
+    expect(agent_row(page, queue, extension).locator(".a-state")).to_have_text("Paused")
+    # The longest wait ticks in the browser between snapshots.
+    longest = queue_panel(page, queue).locator('[data-f="longest"]')
+    first = longest.inner_text()
+    expect(longest).not_to_have_text(first, timeout=3000)
+    assert re.fullmatch(r"\d+:\d\d", longest.inner_text())
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    screenshot(page, "tv-board-1920x1080.png")
+
+
+@pytest.mark.parametrize(("width", "height"), [(3840, 2160), (1366, 768)])
+def test_the_tv_board_fits_the_screen_without_scrolling(stack, page_factory, width, height):
+    page = page_factory(width, height)
+    page.goto(kiosk_url(stack, f"tv-{width}-{stack.suffix}"))
+    expect(page.locator(".agent").first).to_be_visible()
+    overflow = page.evaluate(
+        """() => {
+        const doc = document.documentElement;
+        const clipped = [...document.querySelectorAll('.agent')].filter((el) => {
+          const r = el.getBoundingClientRect();
+          return r.bottom > window.innerHeight + 1 || r.right > window.innerWidth + 1;
+        }).length;
+        return {scrollH: doc.scrollHeight, h: window.innerHeight, clipped};
+        }"""
+    )
+    assert overflow["scrollH"] <= overflow["h"]
+    assert overflow["clipped"] == 0
+    screenshot(page, f"tv-board-{width}x{height}.png")
+
+
+def test_the_board_says_when_the_pbx_blocks_and_when_data_goes_stale(stack, page_factory):
+    page = page_factory(1920, 1080)
+    page.goto(kiosk_url(stack, f"tv-stale-{stack.suffix}"))
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    expect(page.locator('[data-banner="pbx"]')).to_be_hidden()
+
+    stack.sim.centre.set_fault("forbidden")
+    banner = page.locator('[data-banner="pbx"]')
+    expect(banner).to_be_visible()
+    expect(banner).to_have_text(re.compile(r"PBX blocked until \d\d:\d\d"))
+    # No fetch succeeds while blocked: the data ages, the board says so and greys out.
+    expect(page.locator('[data-banner="age"]')).to_have_text(
+        re.compile(r"Data from \d\d:\d\d:\d\d \(\d+ s ago\)"), timeout=15000
+    )
+    expect(page.locator("body")).to_have_class(re.compile(r"\bstale\b"), timeout=15000)
+    screenshot(page, "tv-board-blocked-stale.png")
+
+    stack.sim.centre.set_fault(None)
+    stack.sim.centre.unblock_all()
+    # Once the block ends and polls succeed again the board recovers by itself.
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\bstale\b"), timeout=20000)
+    expect(banner).to_be_hidden(timeout=20000)
+
+
+def test_the_board_reconnects_after_the_feed_stops(stack, page_factory):
+    page = page_factory(1366, 768)
+    page.goto(kiosk_url(stack, f"tv-feed-{stack.suffix}"))
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    stack.worker.terminate()  # the poller stops: heartbeats go on, but fresh_at stands still
+    stack.worker.wait(timeout=15)
+    expect(page.locator('[data-banner="age"]')).to_be_visible(timeout=15000)
+    expect(page.locator("body")).to_have_class(re.compile(r"\bstale\b"), timeout=15000)
+
+
+def test_a_revoked_kiosk_url_stops_working_open_socket_included(stack, page_factory):
+    name = f"tv-revoke-{stack.suffix}"
+    url = kiosk_url(stack, name, stack.queues[1])
+    page = page_factory(1920, 1080)
+    page.goto(url)
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    assert page.locator(".q").count() == 1
+
+    stack.manage("kiosk_token", "revoke", name)
+    expect(page.locator("body")).to_have_attribute("data-conn", "closed", timeout=10000)
+    expect(page.locator('[data-banner="conn"]')).to_have_text("This board has been switched off.")
+    response = page.goto(url)
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("This board has been switched off.")
