@@ -29,7 +29,9 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen, name: str, timeout: float = 30) -> None:
+def _wait_for_port(
+    host: str, port: int, proc: subprocess.Popen, name: str, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -38,6 +40,22 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen, name: str, time
             return
         time.sleep(0.2)
     sys.exit(f"{name} did not open {host}:{port} within {timeout:.0f} s")
+
+
+def _simulated_day_start(time_zone: str) -> list[str]:
+    """Outside office hours the simulated call centre follows the real clock into a quiet night;
+    a newcomer should see a busy centre, so start its clock at 10:00 (SIMULATOR_START_AT overrides,
+    "now" keeps the real clock)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    start_at = os.environ.get("SIMULATOR_START_AT", "")
+    if start_at == "now":
+        return []
+    if start_at:
+        return ["--start-at", start_at]
+    hour = datetime.now(ZoneInfo(time_zone)).hour
+    return [] if 8 <= hour < 17 else ["--start-at", "10:00"]
 
 
 def main() -> None:
@@ -85,10 +103,24 @@ def main() -> None:
         host, port = settings.SIMULATOR_HOST, settings.SIMULATOR_PORT
         if _port_open(host, port):
             sys.exit(f"Port {port} is taken; set SIMULATOR_PORT to a free one")
+        sim_args = [
+            PY,
+            "-m",
+            "pbxapi.simulator",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--user",
+            settings.PBX_USER,
+            "--password-env",
+            "SIMULATOR_SECRET",
+        ]
+        sim_args += _simulated_day_start(settings.PBX_TIME_ZONE)
         sim = subprocess.Popen(  # noqa: S603
-            [PY, "-m", "pbxapi.simulator", "--host", host, "--port", str(port),
-             "--user", settings.PBX_USER, "--password-env", "SIMULATOR_SECRET"],
-            cwd=ROOT, env={**os.environ, "SIMULATOR_SECRET": settings.PBX_SECRET},
+            sim_args,
+            cwd=ROOT,
+            env={**os.environ, "SIMULATOR_SECRET": settings.PBX_SECRET},
         )
         procs.append(("simulator", sim))
         _wait_for_port(host, port, sim, "The PBX simulator")
@@ -101,27 +133,50 @@ def main() -> None:
     if "demo_setup" in get_commands():
         call_command("demo_setup")
 
-    web_host, web_port = os.environ.get("WEB_HOST", "127.0.0.1"), int(os.environ.get("WEB_PORT", "8000"))
+    web_host, web_port = (
+        os.environ.get("WEB_HOST", "127.0.0.1"),
+        int(os.environ.get("WEB_PORT", "8000")),
+    )
     daphne = subprocess.Popen(  # noqa: S603
         [PY, "-m", "daphne", "-b", web_host, "-p", str(web_port), "wallboard.asgi:application"],
         cwd=ROOT,
     )
     procs.append(("daphne", daphne))
     worker = subprocess.Popen(  # noqa: S603
-        [PY, "-m", "celery", "-A", "wallboard", "worker", "-B", "--loglevel=INFO",
-         "--concurrency=2", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "wallboard",
+            "worker",
+            "-B",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--schedule",
+            str(settings.VAR_DIR / "celerybeat-schedule"),
+        ],
         cwd=ROOT,
     )
     procs.append(("celery", worker))
     _wait_for_port(web_host, web_port, daphne, "Daphne")
-    lines.insert(0, f"Wallboard:  http://{web_host}:{web_port}/  (admin: /admin/, API: /api/v1/schema/)")
-    lines.append(f"Workers:    Celery worker with embedded beat (pid {worker.pid}), Redis {settings.REDIS_URL}")
-    print("\n".join(["", "The wallboard is running:", *lines, "Press Ctrl-C to stop.", ""]), flush=True)
+    lines.insert(
+        0, f"Wallboard:  http://{web_host}:{web_port}/  (admin: /admin/, API: /api/v1/schema/)"
+    )
+    lines.append(
+        f"Workers:    Celery worker + embedded beat (pid {worker.pid}), Redis {settings.REDIS_URL}"
+    )
+    print(
+        "\n".join(["", "The wallboard is running:", *lines, "Press Ctrl-C to stop.", ""]),
+        flush=True,
+    )
 
     while True:
         for name, proc in procs:
             if proc.poll() is not None:
-                print(f"{name} exited with code {proc.returncode}; stopping the rest", file=sys.stderr)
+                print(
+                    f"{name} exited with code {proc.returncode}; stopping the rest", file=sys.stderr
+                )
                 stop_all()
         time.sleep(1)
 
