@@ -395,7 +395,7 @@ def run_wallboard(args: argparse.Namespace) -> RunResult:
         manage(env, "migrate", "--noinput")
         token = kiosk_token_for(env, str(BOARD_QUEUE))
         port = free_port()
-        argv = daphne_argv("wallboard.asgi:application", port)
+        argv = daphne_argv(args.wallboard_asgi, port)
         daphne = ws.child("daphne-wallboard", argv, env=env)
         daphne.wait_for_port(port)
 
@@ -406,8 +406,11 @@ def run_wallboard(args: argparse.Namespace) -> RunResult:
 
         django.setup()
         profile_out = ws.dir / "py-spy-wallboard.txt" if args.profile else None
+        label = "wallboard"
+        if args.wallboard_asgi != "wallboard.asgi:application":
+            label += f" ({args.wallboard_asgi.split(':')[0].rsplit('.', 1)[-1]})"
         result = measure(
-            "wallboard",
+            label,
             ws_url=f"ws://{LOOPBACK}:{port}/ws/kiosk/{token}/",
             origin=f"http://{LOOPBACK}:{port}",
             daphne_pid=daphne.pid,
@@ -518,6 +521,7 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
         row("p99 <= 300 ms", lambda r: "yes" if percentile(r.latencies_ms, 99) <= 300 else "NO"),
         row("publish call p50 (ms)", lambda r: percentile(r.publish_ms, 50)),
         row("server CPU (% of one core)", lambda r: r.server_cpu_pct),
+        row("server CPU per update (ms)", lambda r: r.server_cpu_pct * 10 / args.rate),
         row("server RSS start (MiB)", lambda r: r.server_rss_start_mb),
         row("server RSS peak (MiB)", lambda r: r.server_rss_peak_mb),
         row("clients CPU (% of one core)", lambda r: r.clients_cpu_pct),
@@ -555,6 +559,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["core", "pubsub"],
         default="core",
         help="the baseline's channel layer (core = the issue's baseline)",
+    )
+    parser.add_argument(
+        "--wallboard-asgi",
+        default="wallboard.asgi:application",
+        help="the product's ASGI app, or an experiment in bench/experiments/",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the wallboard's Daphne")
     parser.add_argument(
