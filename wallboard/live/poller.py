@@ -139,15 +139,22 @@ def _tick(seconds: float) -> TickReport:
     watched = store.watched_queues(known)
     attempts = store.attempts_get()
     while (remaining := deadline - time.monotonic()) > 0:
-        now = time.time()
-        due = due_sources(now=now, attempts=attempts, known=known, watched=watched)
+        due = due_sources(now=time.time(), attempts=attempts, known=known, watched=watched)
         if not due:
             break
+        pause = _pace(remaining)
+        if pause is None:
+            break  # the next paced slot falls after this tick: the next tick takes it
+        time.sleep(pause)
+        remaining = deadline - time.monotonic()
+        now = time.time()
         source = due[0]
         attempts[source] = now
         store.attempt_note(source, at=now)
         try:
-            report.changed += services.source_fetch(source, priority="poll", max_wait=remaining)
+            report.changed += services.source_fetch(
+                source, priority="poll", max_wait=max(remaining, 0.05)
+            )
         except pbx.BudgetExhausted:
             break  # normal: the budget is spent for now, the next tick continues
         except (pbx.Blocked, pbx.BudgetUnavailable) as error:
@@ -169,6 +176,36 @@ def _tick(seconds: float) -> TickReport:
             known = [q["queue"] for q in store.known_queues()]
             watched = store.watched_queues(known)
     return report
+
+
+def poll_spacing_seconds() -> float:
+    """The even spacing of poll requests that spends exactly the polling share of the budget."""
+    share = settings.PBX_BUDGET_REQUESTS - settings.PBX_ACTION_RESERVE
+    return settings.PBX_BUDGET_WINDOW / share
+
+
+def _pace(remaining: float) -> float | None:
+    """Seconds to wait for this request's slot on an even grid, or None if it is past the tick.
+
+    Without pacing the budget grants a window's whole share in one burst and then nothing until
+    the oldest grant leaves the window, so a round of Q+1 requests that straddles such a gap
+    takes far longer than the average: the p95 refresh period suffers. Slots sit on a grid
+    (``{p}:poll-grid`` holds the last one), so a request delayed by a slow answer or the gap
+    between two ticks does not push every later one back; after a pause it restarts from now.
+    """
+    spacing = poll_spacing_seconds()
+    now = time.time()
+    last = store.poll_grid_get()
+    slot = now if last is None else last + spacing
+    if slot < now - settings.PBX_BUDGET_WINDOW:
+        # After a pause (idle, blocked, outage) restart the grid rather than burst to catch up.
+        # Shorter lags (slow answers, the gap between ticks) are caught up; the budget caps it.
+        slot = now
+    wait = max(0.0, slot - now)
+    if wait > remaining:
+        return None
+    store.poll_grid_set(slot)
+    return wait
 
 
 def _backoff_register(backoff: dict) -> None:

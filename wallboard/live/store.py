@@ -197,6 +197,15 @@ def backoff_clear() -> None:
     redis_connection().delete(key("backoff"))
 
 
+def poll_grid_get() -> float | None:
+    raw = redis_connection().get(key("poll-grid"))
+    return float(raw) if raw is not None else None
+
+
+def poll_grid_set(at: float) -> None:
+    redis_connection().set(key("poll-grid"), repr(at))
+
+
 # Release only if the lock still holds our token: a tick that overran its TTL must not release
 # the lock a newer tick now holds.
 _RELEASE_SCRIPT = """
