@@ -190,3 +190,18 @@ def test_it_spends_the_polling_budget_without_exceeding_it(simulator_factory, se
     paths = pbx_paths(sim, start)
     statuses = [p for p in paths if p.startswith("/api/queue/status")]
     assert abs(len(statuses) / 4 - paths.count("/api/call/statistics")) <= 2  # round-robin
+
+
+def test_poll_requests_sit_on_an_even_grid(live_settings):
+    spacing = poller.poll_spacing_seconds()
+    assert spacing == pytest.approx(
+        live_settings.PBX_BUDGET_WINDOW
+        / (live_settings.PBX_BUDGET_REQUESTS - live_settings.PBX_ACTION_RESERVE)
+    )
+    assert poller._pace(1.0) == 0.0  # the first request goes at once
+    assert poller._pace(1.0) == pytest.approx(spacing, abs=0.01)  # the next waits its slot
+    assert poller._pace(spacing / 10) is None  # a slot after the tick is left to the next tick
+    # Long after (idle, blocked): the grid restarts instead of bursting to catch up.
+    store.poll_grid_set(time.time() - 10 * live_settings.PBX_BUDGET_WINDOW)
+    assert poller._pace(1.0) == 0.0
+    assert store.poll_grid_get() == pytest.approx(time.time(), abs=0.5)
