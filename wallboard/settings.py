@@ -20,7 +20,9 @@ SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         # A production instance must never run on a key that is published in this repository.
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (or set SECRET_KEY_FILE)")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off (or set SECRET_KEY_FILE)"
+        )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG=1"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -162,7 +164,9 @@ if PBX_API_URL:
     PBX_USER = env_str("PBX_API_USER", "")
     PBX_SECRET = env_str("PBX_API_PASSWORD", "")
     if not PBX_USER or not PBX_SECRET:
-        raise ImproperlyConfigured("PBX_API_URL is set, so PBX_API_USER and PBX_API_PASSWORD are too")
+        raise ImproperlyConfigured(
+            "PBX_API_URL is set, so PBX_API_USER and PBX_API_PASSWORD are too"
+        )
 else:
     PBX_BASE_URL = f"http://{SIMULATOR_HOST}:{SIMULATOR_PORT}/"
     PBX_USER = env_str("PBX_API_USER", SIMULATOR_USER)
@@ -257,5 +261,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        # The poll runs every second: one "sent"/"succeeded" line each would drown what matters.
+        "celery.beat": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }

@@ -63,6 +63,10 @@ def main() -> None:
     # Production runs from the Docker image with DEBUG off and a real SECRET_KEY.
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wallboard.settings")
+    web_host = os.environ.get("WEB_HOST", "127.0.0.1")
+    web_port = int(os.environ.get("WEB_PORT", "8000"))
+    # Kiosk URLs printed below must point at this Daphne.
+    os.environ.setdefault("SITE_URL", f"http://{web_host}:{web_port}")
     import django
 
     django.setup()
@@ -133,10 +137,6 @@ def main() -> None:
     if "demo_setup" in get_commands():
         call_command("demo_setup")
 
-    web_host, web_port = (
-        os.environ.get("WEB_HOST", "127.0.0.1"),
-        int(os.environ.get("WEB_PORT", "8000")),
-    )
     daphne = subprocess.Popen(  # noqa: S603
         [PY, "-m", "daphne", "-b", web_host, "-p", str(web_port), "wallboard.asgi:application"],
         cwd=ROOT,
