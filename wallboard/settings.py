@@ -266,5 +266,6 @@ LOGGING = {
         # The poll runs every second: one "sent"/"succeeded" line each would drown what matters.
         "celery.beat": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
     },
 }
