@@ -11,7 +11,8 @@ function agentGrid(panel) {
   // Rows and columns of the agent grid: the CSS sizes each row from the panel's height, so every
   // agent fits without scrolling from 1366×768 to 3840×2160.
   const n = panel.rows.size;
-  const cols = n > 28 ? 3 : n > 12 ? 2 : 1;
+  // One column reads best (the name gets the width); split only when rows would get tiny.
+  const cols = n > 40 ? 3 : n > 20 ? 2 : 1;
   const rows = Math.max(8, Math.ceil(n / cols));
   panel.el.style.setProperty("--agent-cols", String(cols));
   panel.el.style.setProperty("--agent-rows", String(rows));

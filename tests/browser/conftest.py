@@ -82,9 +82,14 @@ class Stack:
 
 
 @pytest.fixture
-def stack(simulator_factory, celery_beat_process, daphne_server, file_database, live_settings):
+def stack(
+    request, simulator_factory, celery_beat_process, daphne_server, file_database, live_settings
+):
+    """The running product; ``@pytest.mark.centre(queues=, agents=)`` sizes the call centre."""
     live_settings.WS_HEARTBEAT_SECONDS = 1.0
-    sim = simulator_factory(queues=2, agents=6)
+    marker = request.node.get_closest_marker("centre")
+    size = {"queues": 2, "agents": 6, **(marker.kwargs if marker else {})}
+    sim = simulator_factory(**size)
     address = daphne_server(
         BOARD_NOTICE_SECONDS=str(NOTICE_SECONDS), BOARD_STALE_SECONDS=str(STALE_SECONDS)
     )
@@ -154,3 +159,9 @@ def kiosk_url(stack: Stack, name: str, *queues: int) -> str:
     url = stack.manage(*args).strip()
     assert url.startswith(stack.base_url + "/kiosk/"), url
     return url
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "centre(queues, agents): size of the simulated call centre for `stack`"
+    )
