@@ -55,6 +55,7 @@ from pbxapi.simulator import SimulatorConfig, start_simulator
 
 BUDGET_REQUESTS = 18
 BUDGET_WINDOW = 5.0
+ACTION_RESERVE = 2  # slots of each window that polls may not use (the product's default)
 PBX_LIMIT = 20
 STATUS_PATH = "/api/queue/status"
 BENCH_USER = "bench-admin"
@@ -299,6 +300,7 @@ def run_queue_count(queues: int, args: argparse.Namespace) -> tuple[list[PhaseRe
             env = wallboard_env(
                 ws, pbx_url=sim.url, pbx_user="bench", pbx_password=password,
                 PBX_BUDGET_REQUESTS=str(BUDGET_REQUESTS), PBX_BUDGET_WINDOW=str(BUDGET_WINDOW),
+                PBX_ACTION_RESERVE=str(ACTION_RESERVE),
             )  # fmt: skip
             manage(env, "migrate", "--noinput")
             django_shell(
@@ -398,6 +400,12 @@ def report(results: list[PhaseResult], forbidden_total: dict[int, int]) -> str:
         f"{r.starved_queues} queues fetched fewer than twice; requests: "
         + ", ".join(f"{path} {n}" for path, n in r.mix.items())
         for r in results
+    )
+    floor = BUDGET_REQUESTS / (BUDGET_REQUESTS - ACTION_RESERVE)
+    text += (
+        f"\n  polls may use {BUDGET_REQUESTS - ACTION_RESERVE} of the {BUDGET_REQUESTS} slots per "
+        f"window ({ACTION_RESERVE} kept for actions): polling alone cannot beat "
+        f"median/limit = {floor:.3f}"
     )
     text += "\n  403s over each whole run: " + ", ".join(
         f"{q} queues: {n}" for q, n in forbidden_total.items()

@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> str:
             daphne.wait_for_port(port)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                print(f"browser: Chromium {browser.version} ({CHROMIUM})", flush=True)
                 try:
                     return soak(args, ws, browser, kiosk_url, daphne, argv, env, port, worker)
                 finally:
