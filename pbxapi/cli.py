@@ -1,6 +1,7 @@
 """``python -m pbxapi COMMAND``: every PBX operation from the command line.
 
-Configuration comes from PBX_API_URL, PBX_API_USER and PBX_API_PASSWORD (``--url``/``--user``
+Configuration comes from PBX_API_URL, PBX_API_USER and PBX_API_PASSWORD (without PBX_API_URL:
+the simulator that `make run` starts, on SIMULATOR_PORT, default 8089; ``--url``/``--user``
 override; the password is best left in the environment, out of shell history and ``ps``).
 With REDIS_URL set, requests go through the product's shared budget, so a command-line user
 cannot get the whole installation blocked. Results are JSON on stdout; errors one line on stderr.
@@ -394,7 +395,13 @@ def _make_client(args: argparse.Namespace, environ: dict[str, str]) -> PBXClient
     user = args.user or environ.get("PBX_API_USER", "")
     password = args.password or environ.get("PBX_API_PASSWORD", "")
     if not url:
-        raise UsageError("No PBX URL: set PBX_API_URL or pass --url")
+        # Like the product: with no PBX configured, talk to the simulator that `make run` starts,
+        # with the same defaults as wallboard/settings.py.
+        host = environ.get("SIMULATOR_HOST") or "127.0.0.1"
+        url = f"http://{host}:{environ.get('SIMULATOR_PORT') or 8089}/"
+        user = user or environ.get("SIMULATOR_USER") or "wallboard"
+        password = password or environ.get("SIMULATOR_SECRET") or "simulator"
+        print(f"note: PBX_API_URL is not set; using the simulator at {url}", file=sys.stderr)
     if not user:
         raise UsageError("No API user: set PBX_API_USER or pass --user")
     if not password and args.command != "budget":
@@ -473,4 +480,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("Interrupted", EXIT_ERROR)
+    except BrokenPipeError:
+        # The reader (`| head`) left early; the request is done, there is nothing to report.
+        # Point stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK

@@ -139,10 +139,24 @@ def test_pbx_errors_exit_1(env):
     assert "No such queue" in refused.stderr
 
 
-def test_missing_configuration_is_a_usage_error(env):
-    result = run("queues", env={k: v for k, v in env.items() if k != "PBX_API_URL"})
-    assert result.returncode == cli.EXIT_USAGE
-    assert "PBX_API_URL" in result.stderr
+def test_without_a_pbx_url_it_talks_to_the_simulator(sim, env):
+    port = sim.url.rstrip("/").rsplit(":", 1)[1]
+    simulator_env = {k: v for k, v in env.items() if not k.startswith("PBX_API_")}
+    result = run(
+        "queues",
+        env={
+            **simulator_env,
+            "SIMULATOR_PORT": port,
+            "SIMULATOR_USER": SIM_USER,
+            "SIMULATOR_SECRET": SIM_PASSWORD,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert [q["queue"] for q in json.loads(result.stdout)] == sim.centre.queue_numbers()
+    assert f"simulator at {sim.url}" in result.stderr
+
+
+def test_missing_password_is_a_usage_error(env):
     no_password = run("queues", env={k: v for k, v in env.items() if k != "PBX_API_PASSWORD"})
     assert no_password.returncode == cli.EXIT_USAGE
     assert "PBX_API_PASSWORD" in no_password.stderr
