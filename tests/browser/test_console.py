@@ -84,6 +84,15 @@ def test_a_team_lead_pauses_removes_and_adds_agents_of_their_queue(stack, page_f
     expect(result).to_have_text(re.compile(rf"{ext} · Add: Added to queue"))
     expect(row).to_have_count(1, timeout=5000)
 
+    # Every action is in the audit trail, with the PBX's answer.
+    page.goto(f"{stack.base_url}/audit/?extension={ext}")
+    rows = page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("Add to queue")
+    expect(rows.nth(2)).to_contain_text("Pause")
+    expect(rows.nth(2)).to_contain_text(stack.username("lead"))
+    screenshot(page, "audit-team-lead.png")
+
 
 def test_a_team_lead_cannot_act_on_another_teams_queue(stack, page_factory):
     _queue_a, queue_b = stack.queues
