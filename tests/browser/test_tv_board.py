@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -134,3 +136,38 @@ def test_a_revoked_kiosk_url_stops_working_open_socket_included(stack, page_fact
     response = page.goto(url)
     assert response.status == 404
     expect(page.locator("h1")).to_have_text("This board has been switched off.")
+
+
+def test_the_board_reconnects_with_backoff_when_the_link_drops(stack, page_factory):
+    page = page_factory(1366, 768)
+    link = {"refuse": False, "attempts": [], "open": []}
+
+    def through(ws) -> None:
+        # Every websocket of the page passes here: either on to Daphne or refused at once.
+        link["attempts"].append(time.monotonic())
+        if link["refuse"]:
+            ws.close(code=1011, reason="test: server away")
+            return
+        ws.connect_to_server()
+        link["open"].append(ws)
+
+    page.route_web_socket(re.compile(r".*/ws/kiosk/.*"), through)
+    page.goto(kiosk_url(stack, f"tv-link-{stack.suffix}"))
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    page.evaluate("window.__sameDocument = true")
+
+    link["refuse"] = True
+    dropped_at = time.monotonic()
+    link["open"][-1].close(code=1006, reason="test: link dropped")
+    expect(page.locator('[data-banner="conn"]')).to_have_text("Reconnecting…")
+    page.wait_for_timeout(6000)
+    retries = [t - dropped_at for t in link["attempts"] if t > dropped_at]
+    # Exponential backoff with jitter: 0.5-1 s, 1-2 s, 2-4 s... so a few tries, not a storm.
+    assert 2 <= len(retries) <= 4, retries
+    gaps = [b - a for a, b in itertools.pairwise(retries)]
+    assert all(gap >= 0.4 for gap in gaps), gaps
+
+    link["refuse"] = False
+    expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=20000)
+    expect(page.locator('[data-banner="conn"]')).to_be_hidden()
+    assert page.evaluate("window.__sameDocument") is True

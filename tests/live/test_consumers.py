@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -204,6 +205,12 @@ async def test_a_connection_held_past_the_group_expiry_still_gets_updates(
             heartbeats += 1
             assert message["fresh_at"] == await _in_thread(selectors.fresh_at_get)
     assert heartbeats >= 5
+    # Still a member: the heartbeat renewed the membership the layer would have dropped.
+    group_key = f"{redis_prefix}:core:group:{push.queue_group(queue)}"
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    members = connection.zrange(group_key, 0, -1, withscores=True)
+    connection.close()
+    assert members and max(score for _member, score in members) > time.time() - 1
 
     await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000010")
     await _in_thread(

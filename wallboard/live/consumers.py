@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -37,20 +38,6 @@ CLOSE_FORBIDDEN = 4403
 def _redis(func):
     """Run a blocking Redis call off the event loop, on any thread (no DB involved)."""
     return sync_to_async(func, thread_sensitive=False)
-
-
-_fresh_at_cache: tuple[float, str | None] = (0.0, None)
-
-
-async def _fresh_at() -> str | None:
-    """The heartbeat's ``fresh_at``, read from Redis at most twice a second per process: with a
-    thousand boards beating, one read serves them all."""
-    global _fresh_at_cache
-    read_at, value = _fresh_at_cache
-    if time.monotonic() - read_at > 0.5:
-        value = await _redis(selectors.fresh_at_get)()
-        _fresh_at_cache = (time.monotonic(), value)
-    return value
 
 
 @dataclass
@@ -100,7 +87,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # The highest snapshot version sent per queue, to catch up on pushes the pub/sub
         # layer lost (Redis away for a moment) and to skip duplicates.
         self.sent_versions: dict[int, int] = {}
-        self.heartbeat_task: asyncio.Task | None = None
+        self.recheck_at = time.monotonic() + settings.WS_RECHECK_SECONDS
+        self.recheck_task: asyncio.Task | None = None
         verdict = await self.authorise()
         if not isinstance(verdict, Grant):
             # Accept first: a close before accept is an HTTP 403 that hides the reason code.
@@ -111,16 +99,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.queues = await self._subscribed_queues()
         await self._join_groups()
         await self.accept()
-        await _redis(store.watch_register)(self.channel_name, self.queues, ttl=self._watch_ttl())
+        ttl = settings.WS_HEARTBEAT_SECONDS * settings.WS_WATCHER_TTL_HEARTBEATS
+        await _redis(store.watch_register)(self.channel_name, self.queues, ttl=ttl)
         await self._send_hello()
         await self._send_state()
-        self.heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+        _hub().add(self)
 
     async def disconnect(self, code: int) -> None:
-        if self.heartbeat_task is not None:
-            self.heartbeat_task.cancel()
+        _hub().remove(self)
+        if self.recheck_task is not None:
+            self.recheck_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.heartbeat_task
+                await self.recheck_task
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = set()
@@ -128,6 +118,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await _redis(store.watch_unregister)(self.channel_name, self.queues)
 
     # --- layer events ----------------------------------------------------------------------
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels runs a database-connection cleanup (a thread hop through the one
+        # thread-sensitive executor) before every handler; a push touches no database, and with
+        # a thousand boards those hops were a third of Daphne's time (docs/benchmarks.md).
+        if message.get("type") == push.EVENT_BOARD_MESSAGE:
+            await self.board_message(message)
+            return
+        await super().dispatch(message)
 
     async def board_message(self, event: dict) -> None:
         """A frame serialised once by the publisher: forward it as it is."""
@@ -219,52 +218,100 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.add(group)
 
-    def _watch_ttl(self) -> float:
-        return settings.WS_HEARTBEAT_SECONDS * settings.WS_WATCHER_TTL_HEARTBEATS
-
-    async def _heartbeat_loop(self) -> None:
-        interval = settings.WS_HEARTBEAT_SECONDS
-        next_check = time.monotonic() + settings.WS_RECHECK_SECONDS
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                # Revocations arrive as layer events at once; this re-check is the backstop for
-                # a missed event, so it need not cost a database query on every beat.
-                due = time.monotonic() >= next_check
-                if due:
-                    next_check = time.monotonic() + settings.WS_RECHECK_SECONDS
-                if due and not await self.still_allowed():
-                    await self.close(code=CLOSE_FORBIDDEN)
-                    return
-                await self._heartbeat()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                # Redis or the database hiccuped: keep the connection, try again next beat.
-                # One line, not a traceback: a thousand boards notice the same outage.
-                logger.warning("Websocket heartbeat failed: %r", error)
-
-    async def _heartbeat(self) -> None:
+    async def beat(self, frame: str, versions: dict[int, int], known: list[int], rejoin: bool):
+        """One heartbeat, driven by the process's ``_HeartbeatHub`` with what it read for all."""
+        new = []
         if self.grant.queues is None:
-            current = await _redis(selectors.known_queue_numbers)()
-            new = [q for q in current if q not in self.queues]
-            if new:
-                self.queues = sorted(set(self.queues) | set(new))
-        else:
-            new = []
-        await self._join_groups()
-        await _redis(store.watch_register)(self.channel_name, self.queues, ttl=self._watch_ttl())
-        versions = await _redis(store.versions_get)(self.queues)
-        behind = [q for q, v in versions.items() if v > self.sent_versions.get(q, 0)]
+            new = [q for q in known if q not in self.queues]
+            self.queues = sorted(set(self.queues) | set(new))
+        if new or rejoin:
+            await self._join_groups()
+        behind = [q for q in self.queues if versions.get(q, 0) > self.sent_versions.get(q, 0)]
         missing = sorted(set(new) | set(behind))
         if missing:
             await self._send_snapshots(missing)
-        fresh_at = await _fresh_at()
-        await self.send(
-            text_data=push.frame(
-                {"type": "heartbeat", "server_time": iso(time.time()), "fresh_at": fresh_at}
-            )
+        if time.monotonic() >= self.recheck_at and self.recheck_task is None:
+            self.recheck_at = time.monotonic() + settings.WS_RECHECK_SECONDS
+            self.recheck_task = asyncio.create_task(self._recheck())
+        await self.send(text_data=frame)
+
+    async def _recheck(self) -> None:
+        # Revocations arrive as layer events at once; this is the backstop for a missed one,
+        # off the hub's path so a slow database does not delay every board's heartbeat.
+        try:
+            if not await self.still_allowed():
+                await self.close(code=CLOSE_FORBIDDEN)
+        except Exception as error:
+            logger.warning("Websocket permission re-check failed: %r", error)
+        finally:
+            self.recheck_task = None
+
+
+class _HeartbeatHub:
+    """The heartbeat of every consumer in this process (one hub per event loop).
+
+    One Redis round trip per beat serves every socket: it renews all watcher registrations,
+    reads the snapshot versions and ``fresh_at`` once, and the heartbeat frame is serialised
+    once. Groups are re-joined only on a layer that expires them (the core layer's
+    ``group_expiry``); the pub/sub layer has none.
+    """
+
+    def __init__(self) -> None:
+        self.consumers: set[LiveConsumer] = set()
+        self.task: asyncio.Task | None = None
+
+    def add(self, consumer: LiveConsumer) -> None:
+        self.consumers.add(consumer)
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+
+    def remove(self, consumer: LiveConsumer) -> None:
+        self.consumers.discard(consumer)
+
+    async def _run(self) -> None:
+        try:
+            while self.consumers:
+                await asyncio.sleep(settings.WS_HEARTBEAT_SECONDS)
+                consumers = list(self.consumers)
+                if consumers:
+                    await self._beat(consumers)
+        finally:
+            self.task = None
+
+    async def _beat(self, consumers: list[LiveConsumer]) -> None:
+        ttl = settings.WS_HEARTBEAT_SECONDS * settings.WS_WATCHER_TTL_HEARTBEATS
+        registrations = {c.channel_name: c.queues for c in consumers}
+        try:
+            versions, fresh_at, known = await _redis(store.heartbeat_round)(registrations, ttl=ttl)
+        except Exception as error:
+            # Redis hiccuped: keep the connections, try again next beat. One line, not a
+            # traceback per socket: a thousand boards notice the same outage.
+            logger.warning("Websocket heartbeat could not reach Redis: %r", error)
+            return
+        frame = push.frame(
+            {"type": "heartbeat", "server_time": iso(time.time()), "fresh_at": iso(fresh_at)}
         )
+        rejoin = getattr(consumers[0].channel_layer, "group_expiry", None) is not None
+        for consumer in consumers:
+            if consumer not in self.consumers:
+                continue  # disconnected meanwhile
+            try:
+                await consumer.beat(frame, versions, known, rejoin)
+            except Exception as error:
+                logger.warning("Websocket heartbeat failed: %r", error)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeartbeatHub] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hub() -> _HeartbeatHub:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = _HeartbeatHub()
+    return hub
 
 
 class BoardConsumer(LiveConsumer):

@@ -255,6 +255,30 @@ def watch_unregister(channel: str, queues: Iterable[int]) -> None:
         pipe.execute()
 
 
+def heartbeat_round(
+    registrations: dict[str, list[int]], *, ttl: float
+) -> tuple[dict[int, int], float | None, list[int]]:
+    """One round trip for a whole process's heartbeat: renew every consumer's registration and
+    read the snapshot versions of all their queues, ``fresh-at`` and the known queues."""
+    expires = time.time() + ttl
+    queues = sorted({q for qs in registrations.values() for q in qs})
+    connection = redis_connection()
+    with connection.pipeline(transaction=False) as pipe:
+        if registrations:
+            pipe.zadd(key("clients"), dict.fromkeys(registrations, expires))
+        for channel, channel_queues in registrations.items():
+            for queue in channel_queues:
+                pipe.zadd(key("watchers", queue), {channel: expires})
+        pipe.hmget(key("versions"), [str(q) for q in queues] or ["-"])
+        pipe.get(key("fresh-at"))
+        pipe.get(key("source", SOURCE_QUEUES))
+        *_registered, versions_raw, fresh_raw, queue_list_raw = pipe.execute()
+    versions = {q: int(v) for q, v in zip(queues, versions_raw, strict=False) if v is not None}
+    queue_list = _loads(queue_list_raw)
+    known = [q["queue"] for q in queue_list["queues"]] if queue_list else []
+    return versions, float(fresh_raw) if fresh_raw is not None else None, known
+
+
 def watched_queues(queues: Iterable[int]) -> set[int]:
     numbers = list(queues)
     now = time.time()
