@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from tests.boards.conftest import QUEUE_A
+from wallboard.boards import access
+from wallboard.boards.models import KioskToken
+
+pytestmark = pytest.mark.django_db
+
+
+def test_adding_a_kiosk_token_in_the_admin_shows_its_url_once(client_for, settings):
+    settings.SITE_URL = "https://board.example.sk"
+    client = client_for("admin")
+    response = client.post(
+        reverse("admin:boards_kiosktoken_add"),
+        {"name": "Lobby", "queues": f"[{QUEUE_A}]", "board": ""},
+        follow=True,
+    )
+    html = response.content.decode()
+    match = re.search(r"https://board\.example\.sk/kiosk/([\w-]+)/", html)
+    assert match, html
+    kiosk = access.kiosk_from_token(match.group(1))
+    assert kiosk.name == "Lobby" and kiosk.queues == frozenset({QUEUE_A})
+    change = client.get(reverse("admin:boards_kiosktoken_change", args=[kiosk.id]))
+    assert match.group(1) not in change.content.decode()
+
+
+def test_the_admin_revoke_action_revokes(client_for, django_capture_on_commit_callbacks):
+    client = client_for("admin")
+    client.post(
+        reverse("admin:boards_kiosktoken_add"), {"name": "Lobby", "queues": "[]", "board": ""}
+    )
+    token = KioskToken.objects.get(name="Lobby")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:boards_kiosktoken_changelist"),
+            {"action": "revoke", "_selected_action": [token.pk]},
+        )
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_viewers_and_team_leads_cannot_open_the_admin(client_for):
+    for name in ("viewer", "lead"):
+        response = client_for(name).get(reverse("admin:boards_queuedisplay_changelist"))
+        assert response.status_code == 302
