@@ -171,3 +171,27 @@ def test_the_board_reconnects_with_backoff_when_the_link_drops(stack, page_facto
     expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=20000)
     expect(page.locator('[data-banner="conn"]')).to_be_hidden()
     assert page.evaluate("window.__sameDocument") is True
+
+
+@pytest.mark.centre(queues=3, agents=18, autopilot=True, speed=20.0)
+def test_the_board_updates_in_place_under_a_busy_call_centre(stack, page_factory):
+    page = page_factory(1920, 1080)
+    snapshots = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived",
+            lambda frame: snapshots.append(1) if '"type":"snapshot"' in str(frame) else None,
+        ),
+    )
+    page.goto(kiosk_url(stack, f"tv-busy-{stack.suffix}"))
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    count_nodes = "() => document.getElementsByTagName('*').length"
+    page.wait_for_timeout(4000)
+    before, updates_before = page.evaluate(count_nodes), len(snapshots)
+    page.wait_for_timeout(12000)
+    after, updates = page.evaluate(count_nodes), len(snapshots) - updates_before
+    assert updates >= 10, "the simulated centre should have changed the board many times"
+    # Rows are reused by extension: the DOM does not grow with the number of updates.
+    assert after <= before * 1.05, (before, after)
+    screenshot(page, "tv-board-busy.png")
