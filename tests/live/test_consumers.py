@@ -103,7 +103,7 @@ async def test_a_new_client_gets_everything_from_redis_without_a_pbx_request(pol
     assert hello["type"] == "hello" and hello["schema"] == 1
     assert hello["queues"] == queues and hello["can_act"] == queues
     assert [(s["type"], s["queue"], s["version"]) for s in snapshots] == [
-        ("snapshot", q, 1) for q in queues
+        ("snapshot", q, selectors.snapshot_get(queue=q)["version"]) for q in queues
     ]
     assert snapshots[0]["data"] == selectors.snapshot_get(queue=queues[0])
     assert pbx["type"] == "pbx" and pbx["data"]["state"] == "ok"
@@ -130,7 +130,8 @@ async def test_the_queues_parameter_narrows_the_board(polled, admin_headers):
 async def test_a_change_in_the_simulator_reaches_a_connected_client(polled, admin_headers):
     queue = polled.centre.queue_numbers()[0]
     communicator = await _connect(f"/ws/board/?queues={queue}", admin_headers)
-    await _initial(communicator, 1)
+    initial = await _initial(communicator, 1)
+    first_version = initial[1]["version"]
     assert await _in_thread(store.watched_queues, [queue]) == {queue}
 
     await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000009")
@@ -141,7 +142,7 @@ async def test_a_change_in_the_simulator_reaches_a_connected_client(polled, admi
     )
     message = await _receive_until(communicator, lambda m: m["type"] == "snapshot")
     await poller_done
-    assert message["version"] == 2
+    assert message["version"] > first_version
     assert message["data"]["waiting"][0]["caller"] == "00421905000009"
 
     # The caller keeps waiting and the poller keeps polling: nothing new to push.
@@ -295,7 +296,7 @@ async def test_a_push_lost_by_the_layer_is_caught_up_on_the_next_heartbeat(
     settings.WS_HEARTBEAT_SECONDS = 0.3
     queue = polled.centre.queue_numbers()[0]
     communicator = await _connect(f"/ws/board/?queues={queue}", admin_headers)
-    await _initial(communicator, 1)
+    first_version = (await _initial(communicator, 1))[1]["version"]
     # Pub/sub forgets what it could not deliver (Redis away for a moment): no push at all.
     monkeypatch.setattr(push, "snapshot_publish", lambda snapshot: None)
     await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000011")
@@ -303,7 +304,8 @@ async def test_a_push_lost_by_the_layer_is_caught_up_on_the_next_heartbeat(
         poll_until, lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 1
     )
     message = await _receive_until(communicator, lambda m: m["type"] == "snapshot", timeout=3)
-    assert (message["version"], message["data"]["counts"]["waiting"]) == (2, 1)
+    assert message["version"] > first_version
+    assert message["data"]["counts"]["waiting"] == 1
     await communicator.disconnect()
 
 

@@ -111,6 +111,16 @@ def snapshots_get(queues: Iterable[int]) -> dict[int, dict[str, Any]]:
     return {q: json.loads(raw) for q, raw in zip(numbers, raws, strict=True) if raw is not None}
 
 
+def _version_next(last_version: int) -> int:
+    """The version after ``last_version``: also at least the wall clock in milliseconds.
+
+    Our Redis keeps nothing on disk; if it is restarted or wiped, the stored versions are gone
+    while every open TV still remembers the highest version it saw and ignores anything older.
+    Clock-based versions stay above what any client saw before the wipe, so boards keep updating.
+    """
+    return max(last_version + 1, int(time.time() * 1000))
+
+
 def snapshot_replace(
     queue: int,
     build: Callable[[dict[str, Any] | None], dict[str, Any]],
@@ -133,7 +143,7 @@ def snapshot_replace(
                 last_version = int(pipe.get(version_key) or 0)
                 if previous is not None:
                     last_version = max(last_version, int(previous.get("version") or 0))
-                new["version"] = last_version + 1 if changed else last_version
+                new["version"] = _version_next(last_version) if changed else last_version
                 pipe.multi()
                 pipe.set(snapshot_key, _dumps(new))
                 pipe.set(version_key, new["version"])
