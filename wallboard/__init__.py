@@ -1,4 +1,4 @@
-"""The wallboard Django project. Importing it loads the Celery app so that @shared_task binds to it."""
+"""The wallboard Django project. Importing it loads the Celery app, so @shared_task binds to it."""
 
 from wallboard.celery import app as celery_app
 
