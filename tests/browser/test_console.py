@@ -134,3 +134,7 @@ def test_an_admin_sees_the_console_in_slovak(stack, page_factory):
         re.compile("Voľný|Zvoní|Hovorí|Pozastavený|Odhlásený")
     )
     screenshot(page, "console-admin-sk.png")
+    page.goto(f"{stack.base_url}/")
+    expect(page.locator("h1")).to_have_text("Tabule")
+    expect(page.locator("table.grid tbody tr")).to_have_count(len(stack.queues))
+    screenshot(page, "home-admin-sk.png")

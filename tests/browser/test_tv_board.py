@@ -195,3 +195,36 @@ def test_the_board_updates_in_place_under_a_busy_call_centre(stack, page_factory
     # Rows are reused by extension: the DOM does not grow with the number of updates.
     assert after <= before * 1.05, (before, after)
     screenshot(page, "tv-board-busy.png")
+
+
+# Count the beeps: wrap WebAudio before the page's module runs (no audio device needed).
+COUNT_BEEPS = """
+window.__beeps = 0;
+const Original = window.AudioContext;
+window.AudioContext = class extends Original {
+  createOscillator() { window.__beeps += 1; return super.createOscillator(); }
+};
+"""
+
+
+def test_a_board_with_sound_beeps_when_a_queue_turns_red(stack, page_factory):
+    queue = stack.queues[0]
+    stack.manage(
+        "shell",
+        "-c",
+        "from wallboard.boards.models import Board, QueueDisplay; "
+        f"QueueDisplay.objects.create(queue={queue}, waiting_amber=1, waiting_red=1); "
+        f"Board.objects.create(name='Sales floor', slug='sales-{stack.suffix}', "
+        f"queues=[{queue}], sound_alert=True)",
+    )
+    url = stack.manage("kiosk_token", "create", f"tv-sound-{stack.suffix}", "--board",
+                       f"sales-{stack.suffix}").strip()  # fmt: skip
+    page = page_factory(1920, 1080)
+    page.add_init_script(COUNT_BEEPS)
+    page.goto(url)
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    assert page.locator(".q").count() == 1  # the board's queues only
+    page.mouse.click(10, 10)  # browsers start audio only after a gesture
+    stack.sim.centre.add_waiting_caller(queue)
+    expect(queue_panel(page, queue)).to_have_attribute("data-level", "red")
+    page.wait_for_function("window.__beeps >= 2")  # the two-tone beep
