@@ -178,7 +178,13 @@ def audit_rows(response) -> list[tuple[str, str]]:
 
 
 def test_the_audit_page_is_closed_to_viewers(client_for, actions):
-    assert client_for("viewer").get(reverse("audit")).status_code == 403
+    client = client_for("viewer")
+    assert client.get(reverse("audit")).status_code == 403
+    assert f'href="{reverse("audit")}"' not in client.get(reverse("home")).content.decode()
+
+
+def test_team_leads_get_a_link_to_the_audit_page(client_for):
+    assert f'href="{reverse("audit")}"' in client_for("lead").get(reverse("home")).content.decode()
 
 
 def test_a_team_lead_audits_only_their_queues(client_for, actions):

@@ -44,3 +44,12 @@ def percent(value: object) -> str:
 def agent_states() -> list[tuple[str, str]]:
     """(state, word) in the order the boards show the counts."""
     return list(state_words().items())
+
+
+@register.simple_tag
+def can_audit(user) -> bool:
+    """Team leads and admins see the audit page; viewers do not get a link to a 403."""
+    from wallboard.boards.access import actionable_queues
+
+    allowed = actionable_queues(user)
+    return allowed is None or bool(allowed)
