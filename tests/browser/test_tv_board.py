@@ -111,6 +111,10 @@ def test_the_board_says_when_the_pbx_blocks_and_when_data_goes_stale(stack, page
     expect(page.locator("body")).not_to_have_class(re.compile(r"\bstale\b"), timeout=20000)
     expect(banner).to_be_hidden(timeout=20000)
 
+    # A PBX that stops answering is "unreachable since", not "blocked".
+    stack.sim.centre.set_fault("down")
+    expect(banner).to_have_text(re.compile(r"PBX unreachable since \d\d:\d\d:\d\d"), timeout=20000)
+
 
 def test_the_board_greys_out_when_the_feed_stops(stack, page_factory):
     page = page_factory(1366, 768)
