@@ -45,6 +45,7 @@ def js_strings() -> dict[str, object]:
         "registered": _("registered"),
         "not_registered": _("not registered"),
         "closed": _("This board has been switched off."),
+        "session_ended": _("Your session has ended; log in again."),
         "sound_on": _("Sound alerts on"),
         "confirm_remove": _("{name} ({ext}) will stop receiving calls from queue {queue}."),
     }

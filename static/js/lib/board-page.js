@@ -194,7 +194,7 @@ export class BoardPage {
     let connText = "";
     if (this.conn === "reconnecting") connText = s.reconnecting;
     else if (this.conn === "connecting" && Date.now() - this.connSince > 2000) connText = s.connecting;
-    else if (this.conn === "closed") connText = s.closed;
+    else if (this.conn === "closed") connText = this.closedCode === 4401 ? s.session_ended : s.closed;
     this.#show(this.banner.conn, connText);
 
     const dataAt = this.dataTime();

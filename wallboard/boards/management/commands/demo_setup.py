@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandParser
@@ -53,6 +54,7 @@ class Command(BaseCommand):
                 f"reset with `manage.py changepassword {username}`)."
             )
         lines += [
+            f"Console and administration: {settings.SITE_URL}/ (log in as {username})",
             "Wallroom TV (kiosk) URL, all queues, valid until the next run:",
             f"    {issued.url}",
             "=" * 72,
