@@ -137,6 +137,9 @@ export class BoardPage {
     switch (message.type) {
       case "hello":
         this.#serverTime(message.server_time);
+        // A new connection sends every snapshot as it is now. If the server's Redis was
+        // wiped, its versions start again from 1: forget ours so the board cannot stick.
+        this.versions.clear();
         this.#subscribe(message.queues || []);
         break;
       case "snapshot":
