@@ -11,9 +11,12 @@ from django.conf import settings
 
 from wallboard.live import poller, selectors, store
 from wallboard.live.pbx import pbx_budget
-from wallboard.live.store import SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_QUEUES
+from wallboard.live.store import SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_KPI, SOURCE_QUEUES
 
 from .helpers import pbx_paths, poll_until, ticks
+
+# Snapshot rebuilds read the queues' service-level targets (boards' QueueDisplay) once per cache.
+pytestmark = pytest.mark.django_db
 
 
 def _all_snapshots(sim):
@@ -36,6 +39,7 @@ def test_it_orders_sources_by_staleness(settings):
     attempts = {
         SOURCE_QUEUES: 100.0, SOURCE_EXTENSIONS: 100.0, SOURCE_CALLS: 104.0,
         "queue_status:1": 103.0, "queue_status:2": 105.0, "queue_status:3": 80.0,
+        SOURCE_KPI: 100.0,
     }  # fmt: skip
     due = poller.due_sources(now=106.0, attempts=attempts, known=[1, 2, 3], watched={1, 2})
     # Watched queues and calls go round-robin, oldest first; the unwatched queue waits 30 s.

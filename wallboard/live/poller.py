@@ -10,8 +10,9 @@ decides how fast we go, and the budget never lets us exceed the PBX's limit.
 Staleness order: a source is *due* at (last attempt + its period); the earliest due goes first.
 Watched queues and call/statistics have period 0, so they go round-robin; extensions come every
 POLL_EXTENSIONS_SECONDS, the queue list every POLL_QUEUE_LIST_SECONDS (new queues appear by
-themselves), queues no open board watches every POLL_UNWATCHED_SECONDS. Never-fetched sources
-are due at once, the queue list first (it says which queues exist).
+themselves), queues no open board watches every POLL_UNWATCHED_SECONDS, today's new call records
+(the KPIs) every POLL_KPI_SECONDS and right after the PBX's midnight. Never-fetched sources are
+due at once, the queue list first (it says which queues exist).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from pbxapi import errors as pbx
-from wallboard.live import services, store
+from wallboard.live import kpi, services, store
 from wallboard.live.pbx import pbx_budget
 from wallboard.live.store import (
     SOURCE_CALLS,
     SOURCE_EXTENSIONS,
+    SOURCE_KPI,
     SOURCE_QUEUES,
     source_queue_status,
 )
@@ -43,8 +45,9 @@ _OUTAGE_ERRORS = (
     pbx.ProtocolError,
     pbx.AuthenticationFailed,
 )
-# Tie-break for sources due at the same moment: the list of queues first, then names, then calls.
-_KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2}
+# Tie-break for sources due at the same moment: the list of queues first, then names, then calls,
+# then queue statuses; today's KPIs last, so a fresh start paints the boards before counting.
+_KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2, SOURCE_KPI: 4}
 
 
 @dataclass
@@ -73,6 +76,8 @@ def due_sources(
     if known:
         # call/statistics feeds every watched queue, so it goes round with them.
         periods[SOURCE_CALLS] = 0.0 if watched else unwatched
+        # CDR rows are attributed to known queues, so the KPIs wait for the queue list.
+        periods[SOURCE_KPI] = settings.POLL_KPI_SECONDS
     for queue in known:
         periods[source_queue_status(queue)] = 0.0 if queue in watched else unwatched
 
@@ -80,6 +85,9 @@ def due_sources(
     for source, period in periods.items():
         last = attempts.get(source)
         due_at = 0.0 if last is None else last + period
+        if source == SOURCE_KPI and last is not None:
+            # A new day starts from zero: do not show yesterday's figures for a whole period.
+            due_at = min(due_at, kpi.next_day_start(last))
         if due_at <= now:
             due.append((due_at, _KIND_ORDER.get(source, 3), source))
     return [source for _due_at, _kind, source in sorted(due)]

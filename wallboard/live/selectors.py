@@ -1,9 +1,14 @@
-"""Reads of the live data, straight from Redis: never a PBX request (docs/contracts.md)."""
+"""Reads of the live data, straight from Redis (and the boards' queue configuration): never a
+PBX request (docs/contracts.md)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import DatabaseError
+
+from wallboard.boards.models import QueueDisplay
 from wallboard.live import store
 from wallboard.live.pbx import pbx_budget
 from wallboard.live.snapshots import iso, snapshot_summary
@@ -17,6 +22,36 @@ def snapshot_get(*, queue: int) -> dict[str, Any] | None:
 def snapshots_get(*, queues: list[int]) -> dict[int, dict[str, Any]]:
     """The stored snapshots of these queues (those that exist), in one Redis round trip."""
     return store.snapshots_get(queues)
+
+
+logger = logging.getLogger(__name__)
+
+# Snapshots are rebuilt several times a second; a target changed in the admin reaches the boards
+# within this many seconds instead of costing a database query per rebuild.
+SL_TARGETS_CACHE_SECONDS = 30.0
+
+
+def sl_targets_get(*, queues: list[int]) -> dict[int, int]:
+    """Each queue's service-level target in seconds: its QueueDisplay row, else the model's
+    default. Read from the database at most every SL_TARGETS_CACHE_SECONDS (cached in Redis)."""
+    cached = store.sl_targets_cached()
+    if cached is None:
+        cached = _sl_targets_read()
+        store.sl_targets_cache(cached, ttl=SL_TARGETS_CACHE_SECONDS)
+    by_queue = cached["by_queue"]
+    return {queue: int(by_queue.get(str(queue), cached["default"])) for queue in queues}
+
+
+def _sl_targets_read() -> dict[str, Any]:
+    default = QueueDisplay._meta.get_field("service_level_target_seconds").get_default()
+    try:
+        rows = QueueDisplay.objects.values_list("queue", "service_level_target_seconds")
+        by_queue = {str(queue): target for queue, target in rows}
+    except DatabaseError as error:
+        # The boards must keep updating without the database: the default is a fair stand-in.
+        logger.warning("Service-level targets unreadable (%s); using %s s", error, default)
+        by_queue = {}
+    return {"default": default, "by_queue": by_queue}
 
 
 def known_queue_numbers() -> list[int]:

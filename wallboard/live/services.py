@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from pbxapi import errors as pbx
-from wallboard.live import push, selectors, store
+from pbxapi.validation import CDR_PAGE_MAX, cdr_filters
+from wallboard.live import kpi, push, selectors, store
 from wallboard.live.pbx import pbx_client
 from wallboard.live.snapshots import (
     calls_normalise,
@@ -26,6 +27,7 @@ from wallboard.live.snapshots import (
 from wallboard.live.store import (
     SOURCE_CALLS,
     SOURCE_EXTENSIONS,
+    SOURCE_KPI,
     SOURCE_QUEUES,
     source_queue_status,
 )
@@ -54,9 +56,11 @@ def queue_refresh(*, queue: int, priority: str = "poll") -> dict[str, Any] | Non
 def source_fetch(source: str, *, priority: str = "poll", max_wait: float | None = None) -> int:
     """Ask the PBX for one source, keep its answer, rebuild what depends on it.
 
-    ``source`` is ``calls``, ``extensions``, ``queues`` or ``queue_status:{n}``. Returns how many
-    snapshots really changed. Errors are recorded in the PBX state, then raised.
+    ``source`` is ``calls``, ``extensions``, ``queues``, ``kpi`` or ``queue_status:{n}``. Returns
+    how many snapshots really changed. Errors are recorded in the PBX state, then raised.
     """
+    if source == SOURCE_KPI:
+        return kpi_refresh(priority=priority, max_wait=max_wait)
     try:
         value, dependants = _fetch(source, priority=priority, max_wait=max_wait)
     except pbx.PBXError as error:
@@ -98,21 +102,114 @@ def _every_queue() -> list[int]:
     return [q["queue"] for q in store.known_queues()]
 
 
+def kpi_refresh(*, priority: str = "poll", max_wait: float | None = None) -> int:
+    """Count today's new CDR rows into the per-queue tally and rebuild the queues it changed.
+
+    Normally one request: the next page starts at the rows already counted (less one, to check
+    that the last counted row is still where it was). A full page (3000) means more rows: page
+    on. A new day, a new queue, or rows that shrank or shifted under us start the count again at
+    offset 0. Each page's tally is stored at once, so a failure keeps what was counted; the
+    snapshots of changed queues are rebuilt even then. Returns how many snapshots really changed.
+    """
+    known = _every_queue()
+    today = kpi.pbx_today()
+    before = store.source_get(SOURCE_KPI)
+    tally = before if kpi.tally_usable(before, day=today, known=known) else None
+    # Starting over changes every queue's figures (yesterday's numbers go, or a recount).
+    changed: set[int] = set(known) if tally is None else set()
+    tally = tally or kpi.tally_new(today, known=known)
+    error: pbx.PBXError | None = None
+    try:
+        while True:
+            tally, page_changed, more = _kpi_page(
+                tally, today=today, known=known, priority=priority, max_wait=max_wait
+            )
+            changed |= page_changed
+            store.source_set(SOURCE_KPI, tally)
+            if not more:
+                break
+    except pbx.PBXError as failure:
+        error = failure
+    rebuilt = snapshots_rebuild(queues=[q for q in known if q in changed])
+    pbx_outcome_record(source=SOURCE_KPI, error=error)
+    if error is not None:
+        raise error
+    return len(rebuilt)
+
+
+def _kpi_page(
+    tally: dict[str, Any],
+    *,
+    today: Any,
+    known: list[int],
+    priority: str,
+    max_wait: float | None,
+) -> tuple[dict[str, Any], set[int], bool]:
+    """Fetch and count the next page of today's CDR; returns (tally, changed queues, more)."""
+    counted = tally["rows"]
+    # Ask again for the last row already counted: if it is not there any more, the day's rows
+    # shrank or were reordered, and an offset into them means nothing.
+    offset = counted - 1 if counted else 0
+    page = _cdr_page(day=today, offset=offset, priority=priority, max_wait=max_wait)
+    full = len(page) >= CDR_PAGE_MAX
+    if counted:
+        if not page or kpi.row_identity(page[0]) != tally["last"]:
+            logger.warning(
+                "Today's call records changed under the KPI count (%d counted, %d now at "
+                "offset %d); counting the day again",
+                counted,
+                len(page),
+                offset,
+            )
+            return kpi.tally_new(today, known=known), set(known), True
+        page = page[1:]
+    new, changed, problems = kpi.rows_count(tally, page, known=set(known), fetched=time.time())
+    if problems:
+        logger.warning(
+            "Skipped %d unreadable CDR row(s) in the KPI count; first: %s",
+            len(problems),
+            problems[0],
+        )
+    return new, changed, full
+
+
+def _cdr_page(*, day: Any, offset: int, priority: str, max_wait: float | None) -> list[Any]:
+    """One page of today's CDR as the PBX sent it, element by element.
+
+    Not ``PBXClient.cdr()``: that refuses the whole page when one row is unreadable and drops odd
+    elements, and our offset is a position in the PBX's list, so we need every element as sent
+    and skip bad rows ourselves. Same request path otherwise (budget, timeouts, 403 handling).
+    """
+    client = pbx_client()
+    params = cdr_filters(date_from=day, date_to=day, limit=CDR_PAGE_MAX, offset=offset)
+    payload = client._json("GET", "/api/cdr/", params=params, p=priority, w=max_wait)
+    if not isinstance(payload, list):
+        raise pbx.ProtocolError(f"The PBX sent {type(payload).__name__} for the CDR, not a list")
+    return payload
+
+
 def snapshots_rebuild(*, queues: list[int]) -> list[dict[str, Any]]:
     """Rebuild these queues' snapshots from the stored sources; push and return real changes."""
     if not queues:
         return []
-    names = [SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_QUEUES]
+    names = [SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_QUEUES, SOURCE_KPI]
     sources = store.sources_get(names + [source_queue_status(q) for q in queues])
     queue_list = sources[SOURCE_QUEUES]
     queue_names = {q["queue"]: q["name"] for q in (queue_list or {}).get("queues", [])}
+    targets = selectors.sl_targets_get(queues=queues)
+    today = kpi.pbx_today()
     changed = []
     for queue in queues:
         status = sources[source_queue_status(queue)]
         if status is None:
             continue  # never fetched: nothing to show yet
+        figures = kpi.queue_kpi(
+            sources[SOURCE_KPI], queue=queue, target=targets[queue], today=today
+        )
 
-        def build(previous: dict[str, Any] | None, queue=queue, status=status) -> dict:
+        def build(
+            previous: dict[str, Any] | None, queue=queue, status=status, figures=figures
+        ) -> dict:
             return snapshot_build(
                 queue=queue,
                 name=queue_names.get(queue),
@@ -122,6 +219,7 @@ def snapshots_rebuild(*, queues: list[int]) -> list[dict[str, Any]]:
                 queue_list_fetched=queue_list["fetched"] if queue_list else None,
                 previous=previous,
                 now=time.time(),
+                kpi=figures,
             )
 
         snapshot, did_change = store.snapshot_replace(queue, build, snapshot_differs)

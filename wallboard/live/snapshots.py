@@ -39,6 +39,17 @@ _RINGING_STATUSES = frozenset({"ringing", "ring", "dialing", "calling"})
 _VOLATILE_TOP = ("generated_at", "fetched", "version", "longest_wait")
 _VOLATILE_WAITING = ("wait_time",)
 _VOLATILE_MEMBER = ("last_call_taken_ago",)
+# A KPI fetch that counted nothing new is not news either.
+_VOLATILE_KPI = ("kpi_fetched",)
+
+# The snapshot's kpi before today's call records have been counted.
+KPI_UNKNOWN: dict[str, Any] = {
+    "answered_today": None,
+    "missed_today": None,
+    "service_level": None,
+    "sl_target_seconds": None,
+    "kpi_fetched": None,
+}
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -180,8 +191,13 @@ def snapshot_build(
     queue_list_fetched: float | None,
     previous: dict[str, Any] | None,
     now: float,
+    kpi: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The QueueSnapshot for ``queue`` without its version (the store assigns versions)."""
+    """The QueueSnapshot for ``queue`` without its version (the store assigns versions).
+
+    ``kpi`` is today's figures for this queue (``wallboard.live.kpi.queue_kpi``); all null when
+    not given.
+    """
     legs = calls["legs"] if calls else []
     by_extension = extensions["by_extension"] if extensions else {}
     before_members = {m["extension"]: m for m in (previous or {}).get("members", [])}
@@ -223,8 +239,7 @@ def snapshot_build(
         "longest_wait_since": min(w["since"] for w in waiting) if waiting else None,
         "waiting": waiting,
         "members": members,
-        # Today's KPIs need the CDR, which the live poller does not spend budget on.
-        "kpi": {"answered_today": None, "missed_today": None, "service_level": None},
+        "kpi": kpi if kpi is not None else dict(KPI_UNKNOWN),
     }
 
 
@@ -305,6 +320,7 @@ def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
     result["members"] = [
         {k: v for k, v in m.items() if k not in _VOLATILE_MEMBER} for m in snapshot["members"]
     ]
+    result["kpi"] = {k: v for k, v in (snapshot.get("kpi") or {}).items() if k not in _VOLATILE_KPI}
     return result
 
 

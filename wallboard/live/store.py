@@ -23,6 +23,8 @@ from wallboard.live.pbx import redis_connection
 SOURCE_CALLS = "calls"
 SOURCE_EXTENSIONS = "extensions"
 SOURCE_QUEUES = "queues"
+# Today's per-queue tally from the CDR (wallboard.live.kpi), not the PBX's rows themselves.
+SOURCE_KPI = "kpi"
 
 
 QUEUE_STATUS_PREFIX = "queue_status:"
@@ -66,6 +68,17 @@ def known_queues() -> list[dict[str, Any]]:
     """Every queue in the last queue list, as ``{"queue", "name"}``; [] before the first fetch."""
     queue_list = source_get(SOURCE_QUEUES)
     return queue_list["queues"] if queue_list else []
+
+
+# --- service-level targets (the boards' QueueDisplay, cached for every process) -----------
+
+
+def sl_targets_cached() -> dict[str, Any] | None:
+    return _loads(redis_connection().get(key("sl-targets")))
+
+
+def sl_targets_cache(value: dict[str, Any], *, ttl: float) -> None:
+    redis_connection().set(key("sl-targets"), _dumps(value), px=max(1, int(ttl * 1000)))
 
 
 # --- when each source was last attempted / last fetched -----------------------------------
