@@ -30,7 +30,9 @@ def test_the_tv_board_follows_the_pbx_without_a_reload(stack, page_factory):
         "shell",
         "-c",
         "from wallboard.boards.models import QueueDisplay; "
-        f"QueueDisplay.objects.create(queue={queue}, waiting_amber=1, waiting_red=2, flash=True)",
+        # The file database lives for the whole session: update, never assume a fresh row.
+        f"QueueDisplay.objects.update_or_create(queue={queue}, defaults=dict("
+        "waiting_amber=1, waiting_red=2, flash=True))",
     )
     page = page_factory(1920, 1080)
     page.goto(kiosk_url(stack, f"tv-{stack.suffix}"))
@@ -217,7 +219,8 @@ def test_a_board_with_sound_beeps_when_a_queue_turns_red(stack, page_factory):
         "shell",
         "-c",
         "from wallboard.boards.models import Board, QueueDisplay; "
-        f"QueueDisplay.objects.create(queue={queue}, waiting_amber=1, waiting_red=1); "
+        f"QueueDisplay.objects.update_or_create(queue={queue}, defaults=dict("
+        "waiting_amber=1, waiting_red=1)); "
         f"Board.objects.create(name='Sales floor', slug='sales-{stack.suffix}', "
         f"queues=[{queue}], sound_alert=True)",
     )
