@@ -92,10 +92,13 @@ def display_config(queues: list[int]) -> dict[int, QueueDisplay]:
 
 def page_data(*, queues: list[int], actionable: set[int] | None = None) -> PageData:
     """Snapshots + display configuration for these queues (actionable None = all)."""
+    from wallboard.live.selectors import snapshots_get
+
     displays = display_config(queues)
+    snapshots = snapshots_get(queues=queues)  # one Redis round trip for the whole page
     views = []
     for number in queues:
-        snap = snapshot(number)
+        snap = snapshots.get(number)
         display = displays[number]
         name = display.display_name or (snap or {}).get("name") or str(number)
         views.append(
