@@ -261,3 +261,12 @@ def test_the_language_switch_remembers_the_choice(client_for, live_data):
     client.post(reverse("set_language"), {"language": "sk", "next": "/"})
     html = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'lang="sk"' in html
+
+
+def test_the_audit_page_shows_bratislava_time(client_for, users):
+    from datetime import UTC, datetime
+
+    row = _action(users["admin"], QUEUE_A, 201, "pause", True)
+    MemberAction.objects.filter(pk=row.pk).update(created=datetime(2026, 7, 1, 8, 0, tzinfo=UTC))
+    html = client_for("admin").get(reverse("audit")).content.decode()
+    assert "2026-07-01 10:00:00" in html  # CEST = UTC+2
