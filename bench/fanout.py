@@ -221,7 +221,13 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
-def start_clients(url: str, origin: str, clients: int, procs: int, concurrency: int):
+def rss_mb(procs: list[psutil.Process]) -> float:
+    return sum(p.memory_info().rss for p in procs) / 2**20
+
+
+def start_clients(urls: list[str], origin: str, clients: int, procs: int, concurrency: int):
+    """Client processes; process i talks to urls[i % len(urls)] (several servers: an even split,
+    as a load balancer would make)."""
     ctx = mp.get_context("spawn")
     status, results, stop_flag = ctx.Queue(), ctx.Queue(), ctx.Event()
     workers = []
@@ -229,7 +235,7 @@ def start_clients(url: str, origin: str, clients: int, procs: int, concurrency: 
         count = clients // procs + (1 if index < clients % procs else 0)
         worker = ctx.Process(
             target=client_process,
-            args=(url, origin, count, concurrency, status, results, stop_flag),
+            args=(urls[index % len(urls)], origin, count, concurrency, status, results, stop_flag),
             name=f"fanout-clients-{index}",
             daemon=True,
         )
@@ -258,19 +264,19 @@ def stop_clients(workers, results, stop_flag, timeout: float = 60.0) -> list[Cli
 def measure(
     label: str,
     *,
-    ws_url: str,
+    ws_urls: list[str],
     origin: str,
-    daphne_pid: int,
+    daphne_pids: list[int],
     publisher,
     args: argparse.Namespace,
     profile_out: Path | None = None,
 ) -> RunResult:
     """Connect the clients, publish warm-up then timed updates at args.rate per second, collect."""
     result = RunResult(label=label, clients=args.clients)
-    server = psutil.Process(daphne_pid)
+    servers = [psutil.Process(pid) for pid in daphne_pids]
     rds = redis.Redis.from_url(REDIS_URL)
     workers, status, results, stop_flag = start_clients(
-        ws_url, origin, args.clients, args.client_procs, args.connect_concurrency
+        ws_urls, origin, args.clients, args.client_procs, args.connect_concurrency
     )
     started = time.monotonic()
     try:
@@ -287,7 +293,9 @@ def measure(
         )
         time.sleep(2.0)
         clients = [psutil.Process(w.pid) for w in workers]
-        asyncio.run(_publish_all(label, publisher, server, clients, rds, result, args, profile_out))
+        asyncio.run(
+            _publish_all(label, publisher, servers, clients, rds, result, args, profile_out)
+        )
     finally:
         client_results = stop_clients(workers, results, stop_flag)
         rds.close()
@@ -303,7 +311,7 @@ def measure(
 async def _publish_all(
     label: str,
     publisher,
-    server: psutil.Process,
+    servers: list[psutil.Process],
     clients: list[psutil.Process],
     rds: redis.Redis,
     result: RunResult,
@@ -316,10 +324,10 @@ async def _publish_all(
         await asyncio.sleep(period)
     await asyncio.sleep(DRAIN_SECONDS)
 
-    profiler = start_profiler(server.pid, args.updates / args.rate, profile_out)
-    result.server_rss_start_mb = server.memory_info().rss / 2**20
+    profiler = start_profiler(servers[0].pid, args.updates / args.rate, profile_out)
+    result.server_rss_start_mb = rss_mb(servers)
     peak = result.server_rss_start_mb
-    server_cpu0 = cpu_seconds(server)
+    server_cpu0 = sum(cpu_seconds(s) for s in servers)
     clients_cpu0 = sum(cpu_seconds(c) for c in clients)
     redis_cpu0 = redis_cpu_seconds(rds)
     psutil.cpu_percent(interval=None)
@@ -332,20 +340,20 @@ async def _publish_all(
         await publisher.publish(version, "measure")
         result.publish_ms.append((time.perf_counter() - t0) * 1000.0)
         result.updates += 1
-        peak = max(peak, server.memory_info().rss / 2**20)
+        peak = max(peak, rss_mb(servers))
         next_at += period
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
     await asyncio.sleep(DRAIN_SECONDS)
 
     wall = time.monotonic() - wall0
-    server_cpu = cpu_seconds(server) - server_cpu0
+    server_cpu = sum(cpu_seconds(s) for s in servers) - server_cpu0
     result.server_cpu_pct = server_cpu / wall * 100
     result.server_cpu_ms_per_update = server_cpu * 1000 / max(1, result.updates)
     result.clients_cpu_pct = sum(cpu_seconds(c) for c in clients) - clients_cpu0
     result.clients_cpu_pct = result.clients_cpu_pct / wall * 100
     result.redis_cpu_pct = (redis_cpu_seconds(rds) - redis_cpu0) / wall * 100
     result.machine_cpu_pct = psutil.cpu_percent(interval=None)
-    result.server_rss_peak_mb = max(peak, server.memory_info().rss / 2**20)
+    result.server_rss_peak_mb = max(peak, rss_mb(servers))
     await publisher.close()
     if profiler is not None:
         profiler.wait(timeout=60)
@@ -371,9 +379,9 @@ def run_minimal(args: argparse.Namespace) -> RunResult:
         daphne.wait_for_port(port)
         return measure(
             "minimal" if args.minimal_layer == "core" else "minimal (pubsub)",
-            ws_url=f"ws://{LOOPBACK}:{port}/ws/broadcast/",
+            ws_urls=[f"ws://{LOOPBACK}:{port}/ws/broadcast/"],
             origin=f"http://{LOOPBACK}:{port}",
-            daphne_pid=daphne.pid,
+            daphne_pids=[daphne.pid],
             publisher=MinimalPublisher(ws.prefix, args.minimal_layer),
             args=args,
         )
@@ -397,10 +405,13 @@ def run_wallboard(args: argparse.Namespace) -> RunResult:
         env.update(dict(item.split("=", 1) for item in args.server_env))
         manage(env, "migrate", "--noinput")
         token = kiosk_token_for(env, str(BOARD_QUEUE))
-        port = free_port()
-        argv = daphne_argv(args.wallboard_asgi, port)
-        daphne = ws.child("daphne-wallboard", argv, env=env)
-        daphne.wait_for_port(port)
+        ports, daphnes = [], []
+        for index in range(args.wallboard_servers):
+            port = free_port()
+            argv = daphne_argv(args.wallboard_asgi, port)
+            daphnes.append(ws.child(f"daphne-wallboard-{index}", argv, env=env))
+            daphnes[-1].wait_for_port(port)
+            ports.append(port)
 
         os.environ.update({k: env[k] for k in ("REDIS_KEY_PREFIX", "DATABASE_URL", "DEBUG")})
         os.environ.update({k: env[k] for k in ("PBX_API_URL", "PBX_API_USER", "PBX_API_PASSWORD")})
@@ -412,11 +423,13 @@ def run_wallboard(args: argparse.Namespace) -> RunResult:
         label = "wallboard"
         if args.wallboard_asgi != "wallboard.asgi:application":
             label += f" ({args.wallboard_asgi.split(':')[0].rsplit('.', 1)[-1]})"
+        if args.wallboard_servers > 1:
+            label += f" x{args.wallboard_servers} Daphne"
         result = measure(
             label,
-            ws_url=f"ws://{LOOPBACK}:{port}/ws/kiosk/{token}/",
-            origin=f"http://{LOOPBACK}:{port}",
-            daphne_pid=daphne.pid,
+            ws_urls=[f"ws://{LOOPBACK}:{port}/ws/kiosk/{token}/" for port in ports],
+            origin=f"http://{LOOPBACK}:{ports[0]}",
+            daphne_pids=[d.pid for d in daphnes],
             publisher=WallboardPublisher(),
             args=args,
             profile_out=profile_out,
@@ -567,6 +580,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--wallboard-asgi",
         default="wallboard.asgi:application",
         help="the product's ASGI app, or an experiment in bench/experiments/",
+    )
+    parser.add_argument(
+        "--wallboard-servers",
+        type=int,
+        default=1,
+        help="Daphne processes for the wallboard (clients split evenly, as behind a balancer)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the wallboard's Daphne")
     parser.add_argument(
