@@ -119,8 +119,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page_factory(browser):
-    """New isolated browser pages (own cookies), closed after the test."""
+    """New isolated browser pages (own cookies), closed after the test, which fails if a page
+    threw an uncaught JavaScript error."""
     contexts = []
+    js_errors: list[str] = []
 
     def new(width: int = 1920, height: int = 1080, locale: str = "en-GB"):
         context = browser.new_context(
@@ -130,11 +132,14 @@ def page_factory(browser):
         )
         context.set_default_timeout(15000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("pageerror", lambda error: js_errors.append(str(error)))
+        return page
 
     yield new
     for context in contexts:
         context.close()
+    assert not js_errors, f"uncaught JavaScript errors: {js_errors}"
 
 
 def login(page, stack: Stack, role: str) -> None:
