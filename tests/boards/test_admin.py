@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from tests.boards.conftest import QUEUE_A
 from wallboard.boards import access
-from wallboard.boards.models import KioskToken
+from wallboard.boards.models import Board, KioskToken
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def test_adding_a_kiosk_token_in_the_admin_shows_its_url_once(client_for, settin
     client = client_for("admin")
     response = client.post(
         reverse("admin:boards_kiosktoken_add"),
-        {"name": "Lobby", "queues": f"[{QUEUE_A}]", "board": ""},
+        {"name": "Lobby", "queues": f"{QUEUE_A}", "board": ""},
         follow=True,
     )
     html = response.content.decode()
@@ -32,7 +32,7 @@ def test_adding_a_kiosk_token_in_the_admin_shows_its_url_once(client_for, settin
 def test_the_admin_revoke_action_revokes(client_for, django_capture_on_commit_callbacks):
     client = client_for("admin")
     client.post(
-        reverse("admin:boards_kiosktoken_add"), {"name": "Lobby", "queues": "[]", "board": ""}
+        reverse("admin:boards_kiosktoken_add"), {"name": "Lobby", "queues": "", "board": ""}
     )
     token = KioskToken.objects.get(name="Lobby")
     with django_capture_on_commit_callbacks(execute=True):
@@ -48,3 +48,21 @@ def test_viewers_and_team_leads_cannot_open_the_admin(client_for):
     for name in ("viewer", "lead"):
         response = client_for(name).get(reverse("admin:boards_queuedisplay_changelist"))
         assert response.status_code == 302
+
+
+def test_a_board_takes_queues_as_comma_separated_numbers(client_for):
+    client = client_for("admin")
+    data = {
+        "name": "Sales floor",
+        "slug": "sales",
+        "queues": "101, 100",
+        "queues_per_page": 3,
+        "rotation_seconds": 15,
+    }
+    client.post(reverse("admin:boards_board_add"), data)
+    board = Board.objects.get(slug="sales")
+    assert board.queues == [101, 100]
+    page = client.get(reverse("admin:boards_board_change", args=[board.pk])).content.decode()
+    assert 'value="101, 100"' in page
+    bad = client.post(reverse("admin:boards_board_add"), {**data, "slug": "x", "queues": "1,a"})
+    assert bad.status_code == 200 and not Board.objects.filter(slug="x").exists()

@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from wallboard.boards.forms import BoardAdminForm, KioskTokenAdminForm
 from wallboard.boards.models import (
     Board,
     KioskToken,
@@ -37,12 +38,14 @@ class QueueDisplayAdmin(admin.ModelAdmin):
 
 @admin.register(Board)
 class BoardAdmin(admin.ModelAdmin):
+    form = BoardAdminForm
     list_display = ["name", "slug", "queues", "queues_per_page", "rotation_seconds", "sound_alert"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(KioskToken)
 class KioskTokenAdmin(admin.ModelAdmin):
+    form = KioskTokenAdminForm
     list_display = ["name", "queues", "board", "created", "revoked_at", "last_seen", "is_active"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "board"]
     search_fields = ["name"]

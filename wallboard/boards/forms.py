@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from wallboard.boards.models import Board, KioskToken, queue_list_parse
 from wallboard.control.models import MemberAction
 
 
@@ -28,3 +29,45 @@ class AuditFilterForm(forms.Form):
     date_to = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+
+
+class QueueListField(forms.CharField):
+    """Queue numbers typed as "100, 101" (stored as the JSON list [100, 101])."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("Comma-separated queue numbers; empty = every queue."))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: object) -> str:
+        if isinstance(value, list):
+            return ", ".join(str(number) for number in value)
+        return "" if value is None else str(value)
+
+    def to_python(self, value: object) -> list[int]:
+        text = super().to_python(value)
+        try:
+            return queue_list_parse(text.strip("[] "))
+        except ValueError as exc:
+            raise forms.ValidationError(
+                _("Enter queue numbers separated by commas, e.g. 100, 101.")
+            ) from exc
+
+
+class BoardAdminForm(forms.ModelForm):
+    queues = QueueListField(label=_("queues"))
+
+    class Meta:
+        model = Board
+        fields = ["name", "slug", "queues", "queues_per_page", "rotation_seconds", "sound_alert"]
+
+
+class KioskTokenAdminForm(forms.ModelForm):
+    queues = QueueListField(
+        label=_("queues"),
+        help_text=_("Empty = the board's queues, or every queue without a board."),
+    )
+
+    class Meta:
+        model = KioskToken
+        fields = ["name", "queues", "board"]
