@@ -92,3 +92,14 @@ def test_it_notes_last_seen_at_most_once_a_minute():
     KioskToken.objects.filter(pk=issued.token.pk).update(last_seen=earlier - timedelta(minutes=5))
     access.kiosk_from_token(issued.secret)
     assert KioskToken.objects.get(pk=issued.token.pk).last_seen > earlier
+
+
+def test_a_role_taken_away_applies_to_the_same_user_object_at_once(users):
+    lead = users["lead"]
+    assert access.can_act_on_queue(lead, QUEUE_A)
+    lead.team_lead_assignments.all().delete()
+    assert not access.can_act_on_queue(lead, QUEUE_A)
+    group_admin = users["group_admin"]
+    assert access.can_act_on_queue(group_admin, QUEUE_B)
+    group_admin.groups.clear()
+    assert not access.can_act_on_queue(group_admin, QUEUE_B)

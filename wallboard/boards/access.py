@@ -42,12 +42,9 @@ def is_admin(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    # Cached on the user object: one request or websocket asks this many times.
-    cached = getattr(user, "_wallboard_is_admin", None)
-    if cached is None:
-        cached = user.groups.filter(name=ADMIN_GROUP).exists()
-        user._wallboard_is_admin = cached
-    return cached
+    # Not cached on the user: a websocket keeps its user object for hours, and a role taken
+    # away in the admin must stop the next action, not the next reconnect.
+    return user.groups.filter(name=ADMIN_GROUP).exists()
 
 
 def actionable_queues(user) -> set[int] | None:
@@ -56,11 +53,7 @@ def actionable_queues(user) -> set[int] | None:
         return set()
     if is_admin(user):
         return None
-    cached = getattr(user, "_wallboard_actionable", None)
-    if cached is None:
-        cached = set(TeamLeadAssignment.objects.filter(user=user).values_list("queue", flat=True))
-        user._wallboard_actionable = cached
-    return set(cached)
+    return set(TeamLeadAssignment.objects.filter(user=user).values_list("queue", flat=True))
 
 
 def is_team_lead(user) -> bool:
