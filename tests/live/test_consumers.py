@@ -61,9 +61,14 @@ def admin_headers():
 
 @pytest.fixture
 def polled(simulator):
-    """The simulator with every queue's snapshot already in Redis."""
+    """The simulator with every queue's snapshot, today's KPIs counted, already in Redis."""
     queues = simulator.centre.queue_numbers()
-    poll_until(lambda: all(selectors.snapshot_get(queue=q) for q in queues))
+
+    def counted(queue: int) -> bool:
+        snapshot = selectors.snapshot_get(queue=queue)
+        return snapshot is not None and snapshot["kpi"]["answered_today"] is not None
+
+    poll_until(lambda: all(counted(q) for q in queues))
     return simulator
 
 

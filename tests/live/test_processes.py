@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
+# The worker reads the queues' service-level targets from the (in-memory) test database.
+@pytest.mark.django_db(transaction=True)
 def test_a_real_worker_polls_the_simulator(simulator, celery_worker):
     queues = simulator.centre.queue_numbers()
 
@@ -69,7 +71,7 @@ async def test_a_change_reaches_a_tv_over_daphne_from_the_beat_driven_worker(
     queue = simulator.centre.queue_numbers()[0]
     secret = await asyncio.to_thread(_kiosk_secret, file_database)
     address = await asyncio.to_thread(daphne_server)
-    celery_beat_process()
+    celery_beat_process(DATABASE_URL=file_database)
 
     url = f"ws://{address}/ws/kiosk/{secret}/"
     async with websockets.connect(url, origin=f"http://{address}") as ws:

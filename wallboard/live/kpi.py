@@ -96,25 +96,29 @@ def tally_usable(tally: dict[str, Any] | None, *, day: date, known: list[int]) -
 # --- reading rows ---------------------------------------------------------------------------
 
 
-def row_identity(element: Any) -> list[str | None]:
+def page_rows(payload: list[Any]) -> list[dict[str, Any]]:
+    """The rows of a CDR page: its objects. The API document's examples end lists with a stray
+    ``""`` (API_NOTES.md); such elements are not records and take no position in the list."""
+    return [element for element in payload if isinstance(element, dict)]
+
+
+def row_identity(row: dict[str, Any]) -> list[str | None]:
     """What tells one CDR row from another: id, unique_id and when (none of them is rewritten
     later; ``recording_file`` is, when a recording is deleted)."""
-    if not isinstance(element, dict):
-        return [repr(element), None, None]
-    return [_text(element.get(name)) for name in ("id", "unique_id", "when")]
+    return [_text(row.get(name)) for name in ("id", "unique_id", "when")]
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def queue_call(element: Any, *, known: set[int]) -> QueueCall | None:
+def queue_call(raw: dict[str, Any], *, known: set[int]) -> QueueCall | None:
     """The queue call this raw CDR row records, or None when it is not one.
 
     Raises ``ValueError`` for a row that cannot be read (the caller skips it with a warning).
     """
     try:
-        row = CdrRow.from_payload(element)
+        row = CdrRow.from_payload(raw)
     except PBXError as error:
         raise ValueError(str(error)) from None
     if (row.type or "").lower() == "outgoing":
@@ -157,19 +161,19 @@ def answered_wait(row: CdrRow) -> int | None:
 
 
 def rows_count(
-    tally: dict[str, Any], page: list[Any], *, known: set[int], fetched: float
+    tally: dict[str, Any], rows: list[dict[str, Any]], *, known: set[int], fetched: float
 ) -> tuple[dict[str, Any], set[int], list[str]]:
-    """Add a page of new raw CDR rows to ``tally``.
+    """Add new raw CDR rows (``page_rows``) to ``tally``.
 
     Returns the new tally, the queues whose figures changed and why rows were skipped. Every
-    element counts towards ``rows`` (the offset is a position in the PBX's list), readable or not.
+    row counts towards ``rows`` (the offset is a position in the PBX's list), readable or not.
     """
     queues = {number: dict(figures) for number, figures in tally["queues"].items()}
     changed: set[int] = set()
     problems: list[str] = []
-    for element in page:
+    for raw in rows:
         try:
-            call = queue_call(element, known=known)
+            call = queue_call(raw, known=known)
         except ValueError as error:
             problems.append(str(error))
             continue
@@ -177,9 +181,9 @@ def rows_count(
             continue
         _call_add(queues, call)
         changed.add(call.queue)
-    new = dict(tally, queues=queues, fetched=fetched, rows=tally["rows"] + len(page))
-    if page:
-        new["last"] = row_identity(page[-1])
+    new = dict(tally, queues=queues, fetched=fetched, rows=tally["rows"] + len(rows))
+    if rows:
+        new["last"] = row_identity(rows[-1])
     return new, changed, problems
 
 

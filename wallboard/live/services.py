@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import date
 from typing import Any
 
 from pbxapi import errors as pbx
@@ -119,11 +120,18 @@ def kpi_refresh(*, priority: str = "poll", max_wait: float | None = None) -> int
     changed: set[int] = set(known) if tally is None else set()
     tally = tally or kpi.tally_new(today, known=known)
     error: pbx.PBXError | None = None
+    restarts = 0
     try:
         while True:
+            counted = tally["rows"]
             tally, page_changed, more = _kpi_page(
                 tally, today=today, known=known, priority=priority, max_wait=max_wait
             )
+            if counted and not tally["rows"]:
+                restarts += 1
+                if restarts > 1:
+                    # A PBX that ignores the offset would have us recount for ever.
+                    raise pbx.ProtocolError("The PBX's call records keep moving under the count")
             changed |= page_changed
             store.source_set(SOURCE_KPI, tally)
             if not more:
@@ -140,7 +148,7 @@ def kpi_refresh(*, priority: str = "poll", max_wait: float | None = None) -> int
 def _kpi_page(
     tally: dict[str, Any],
     *,
-    today: Any,
+    today: date,
     known: list[int],
     priority: str,
     max_wait: float | None,
@@ -150,7 +158,7 @@ def _kpi_page(
     # Ask again for the last row already counted: if it is not there any more, the day's rows
     # shrank or were reordered, and an offset into them means nothing.
     offset = counted - 1 if counted else 0
-    page = _cdr_page(day=today, offset=offset, priority=priority, max_wait=max_wait)
+    page = kpi.page_rows(_cdr_page(day=today, offset=offset, priority=priority, max_wait=max_wait))
     full = len(page) >= CDR_PAGE_MAX
     if counted:
         if not page or kpi.row_identity(page[0]) != tally["last"]:
@@ -173,7 +181,7 @@ def _kpi_page(
     return new, changed, full
 
 
-def _cdr_page(*, day: Any, offset: int, priority: str, max_wait: float | None) -> list[Any]:
+def _cdr_page(*, day: date, offset: int, priority: str, max_wait: float | None) -> list[Any]:
     """One page of today's CDR as the PBX sent it, element by element.
 
     Not ``PBXClient.cdr()``: that refuses the whole page when one row is unreadable and drops odd
