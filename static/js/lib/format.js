@@ -46,8 +46,8 @@ export function dash(value) {
   return value === null || value === undefined ? "—" : String(value);
 }
 
-/** Service level 0..1 (or 0..100) -> "87 %". */
+/** Service level in percent (0..100, as the live KPI gives it) -> "87 %". */
 export function percent(value) {
   if (typeof value !== "number" || !Number.isFinite(value)) return "—";
-  return `${Math.round(value <= 1 ? value * 100 : value)} %`;
+  return `${Math.round(value)} %`;
 }

@@ -61,6 +61,9 @@ export class QueuePanel {
     setText(this.f.answered, dash(kpi.answered_today));
     setText(this.f.missed, dash(kpi.missed_today));
     setText(this.f.sl, percent(kpi.service_level));
+    // The target the figure was computed for (the queue's QueueDisplay, via the live KPI).
+    const target = kpi.sl_target_seconds ?? this.queue.thresholds.sl_target;
+    setText(this.f["sl-target"], String(target));
     this.#renderAgents(snapshot.members || []);
   }
 

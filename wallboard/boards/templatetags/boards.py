@@ -33,11 +33,10 @@ def dash(value: object) -> object:
 
 @register.filter
 def percent(value: object) -> str:
-    """Service level 0..1 (or 0..100) -> "87 %"; None -> "—"."""
+    """Service level in percent (the live KPI: 0..100, one decimal) -> "87 %"; None -> "—"."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "—"
-    share = value * 100 if value <= 1 else value
-    return f"{round(share)} %"
+    return f"{round(value)} %"
 
 
 @register.simple_tag
