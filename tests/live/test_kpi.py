@@ -107,7 +107,7 @@ def _cdr_requests(sim, since: int) -> int:
 def test_the_board_shows_what_todays_cdr_says_and_each_kpi_poll_costs_one_request(
     simulator_factory, pbx_day, settings
 ):
-    settings.POLL_KPI_SECONDS = 0.5
+    settings.POLL_KPI_SECONDS = 1.0
     # A stray "" ends every list, as in the API document: it must not shift the offsets.
     sim = simulator_factory(
         history_days=1, start_time=_afternoon_of_today(), document_artefacts=True
@@ -127,18 +127,20 @@ def test_the_board_shows_what_todays_cdr_says_and_each_kpi_poll_costs_one_reques
     _missed_call(sim, queue, waited=12)
     expected = _expected(sim, _sim_day(sim), queue)
     since = len(sim.requests_log)
-    reports = []
-    while _kpi(queue) != expected:
-        assert len(reports) < 40, f"the board never showed {expected}: {_kpi(queue)}"
-        reports.append(poller.poll_tick(seconds=0.3))
-    reports.extend(poller.poll_tick(seconds=0.3) for _ in range(4))  # and a few quiet polls
+    reports: list[poller.TickReport] = []
 
-    kpi_polls = sum(report.fetched.count(SOURCE_KPI) for report in reports)
-    assert kpi_polls >= 2
-    assert _cdr_requests(sim, since) == kpi_polls  # one request per KPI poll, new rows or not
+    def kpi_polls() -> int:
+        return sum(report.fetched.count(SOURCE_KPI) for report in reports)
+
+    # Until the board shows the new figures, and one more KPI poll that finds nothing new.
+    while _kpi(queue) != expected or kpi_polls() < 2:
+        assert len(reports) < 60, f"the board never showed {expected}: {_kpi(queue)}"
+        reports.append(poller.poll_tick(seconds=0.3))
+
+    assert _cdr_requests(sim, since) == kpi_polls()  # one request per KPI poll, new rows or not
     # The KPIs ride along: the watched queues' statuses and the calls still go round.
     status_polls = sum(report.fetched.count(source_queue_status(queue)) for report in reports)
-    assert status_polls >= 3 * kpi_polls
+    assert status_polls >= 2 * kpi_polls()
     assert _kpi(queues[1]) == _expected(sim, _sim_day(sim), queues[1])
     kpi_fetched = selectors.snapshot_get(queue=queue)["kpi"]["kpi_fetched"]
     assert datetime.fromisoformat(kpi_fetched) > datetime.now(ZONE) - timedelta(seconds=30)
@@ -155,7 +157,7 @@ def test_at_the_default_period_the_kpis_cost_one_request_while_queues_go_round(
 
     assert _cdr_requests(sim, 0) == 1
     for queue in queues:
-        assert sum(r.fetched.count(source_queue_status(queue)) for r in reports) >= 8
+        assert sum(r.fetched.count(source_queue_status(queue)) for r in reports) >= 5
         assert _kpi(queue)["answered_today"] is not None
 
 
