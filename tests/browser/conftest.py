@@ -105,8 +105,11 @@ def stack(
     return built
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    # Package scope, not session: Playwright's sync API keeps an asyncio loop marked as running
+    # in the main thread until it stops, and every async test after it would then fail with
+    # "Runner.run() cannot be called from a running event loop".
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs it")
     from playwright.sync_api import sync_playwright
