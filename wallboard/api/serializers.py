@@ -83,7 +83,13 @@ class MemberSerializer(serializers.Serializer):
 class KpiSerializer(serializers.Serializer):
     answered_today = serializers.IntegerField(allow_null=True)
     missed_today = serializers.IntegerField(allow_null=True)
-    service_level = serializers.FloatField(allow_null=True)
+    service_level = serializers.FloatField(
+        allow_null=True, help_text="Percent (0 to 100) answered within sl_target_seconds today."
+    )
+    sl_target_seconds = serializers.IntegerField(required=False)
+    kpi_fetched = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="When today's call records were last fetched."
+    )
 
 
 class QueueSnapshotSerializer(serializers.Serializer):
