@@ -137,6 +137,10 @@ class Workspace:
         self.children: list[ChildProcess] = []
 
     def __enter__(self) -> Workspace:
+        # SIGTERM (and SIGINT, which a background shell ignores) must unwind through __exit__,
+        # or the children in their own sessions would outlive the benchmark.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _raise_exit)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -155,6 +159,10 @@ class Workspace:
             print(f"(kept logs in {self.dir})")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
 
 
 def redis_delete_prefix(prefix: str) -> int:

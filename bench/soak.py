@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (
     LOOPBACK,
     PY,
+    REDIS_URL,
     Workspace,
     daphne_argv,
     free_port,
@@ -143,6 +144,23 @@ def restart_daphne(ws: Workspace, daphne, argv: list[str], env: dict[str, str], 
     return daphne, info
 
 
+def wait_for_snapshots(prefix: str, queues: int, timeout: float) -> float:
+    """Wait until the poller has stored a snapshot of every queue, so the TV opens on a board
+    that has data (what a TV switched on during the day sees)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            if len(list(client.scan_iter(match=f"{prefix}:snapshot:*", count=200))) >= queues:
+                return time.monotonic() - started
+            time.sleep(0.5)
+    finally:
+        client.close()
+    raise RuntimeError(f"no snapshot of every queue within {timeout:.0f} s")
+
+
 def run(args: argparse.Namespace) -> str:
     from playwright.sync_api import sync_playwright
 
@@ -170,6 +188,9 @@ def run(args: argparse.Namespace) -> str:
                 env=env,
             )  # fmt: skip
             daphne.wait_for_port(port)
+            if not args.open_early:
+                waited = wait_for_snapshots(ws.prefix, args.queues, timeout=120)
+                print(f"soak: every queue had a snapshot after {waited:.1f} s", flush=True)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 print(f"browser: Chromium {browser.version} ({CHROMIUM})", flush=True)
@@ -327,6 +348,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=24)
     parser.add_argument("--call-rate", type=float, default=4.0, help="calls/min per queue")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--open-early",
+        action="store_true",
+        help="open the TV before the poller's first snapshots (default: wait for them)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep logs, a screenshot, the temp dir")
     parser.add_argument("--quick", action="store_true", help="2 minutes, samples every 30 s")
     args = parser.parse_args(argv)
