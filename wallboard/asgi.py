@@ -8,7 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wallboard.settings")
 # Django must be set up before the routing imports consumers (and through them, models).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
@@ -18,9 +17,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The Origin must be one of ALLOWED_HOSTS (no cross-site websocket hijacking); the
-        # session cookie identifies a board's user, a kiosk's token is in its URL.
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # session cookie identifies a board's user (routing.py), a kiosk's token is in its URL.
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -1,10 +1,14 @@
 """Websocket routes, all under /ws/ (docs/websocket.md)."""
 
+from channels.auth import AuthMiddlewareStack
 from django.urls import path
 
 from wallboard.live.consumers import BoardConsumer, KioskConsumer
 
 websocket_urlpatterns = [
-    path("ws/board/", BoardConsumer.as_asgi()),
+    # A board's user comes from the session cookie.
+    path("ws/board/", AuthMiddlewareStack(BoardConsumer.as_asgi())),
+    # A kiosk is identified by its token alone. Without the session middleware, no session
+    # wrapper inspects every frame sent to the (many, long-lived) TVs: the fan-out's hot path.
     path("ws/kiosk/<str:token>/", KioskConsumer.as_asgi()),
 ]
