@@ -59,7 +59,7 @@ def snapshots(pbx):
     """The queue list and every simulated queue fetched once: real snapshots to serve."""
     source_fetch(SOURCE_QUEUES)
     for queue in pbx.centre.queue_numbers():
-        queue_refresh(queue=queue)
+        queue_refresh(queue=queue, with_calls=True)
     return pbx
 
 

@@ -43,14 +43,19 @@ _NEUTRAL_ERRORS = (pbx.BudgetExhausted, pbx.BudgetUnavailable, pbx.InvalidArgume
 _VISIBLE_STATE = ("state", "blocked_until", "unreachable_since", "last_error")
 
 
-def queue_refresh(*, queue: int, priority: str = "poll") -> dict[str, Any] | None:
-    """Fetch this queue's status and the active calls now, rebuild, store and push if changed.
+def queue_refresh(
+    *, queue: int, priority: str = "poll", with_calls: bool = False
+) -> dict[str, Any] | None:
+    """Fetch this queue's status now (and the active calls if asked), rebuild, store and push.
 
-    Used right after an action so that every board shows its result at once. Returns the stored
-    snapshot. Raises pbxapi errors after recording them in the PBX state.
+    Used right after an action so that every board shows its result at once. Pause, unpause, add
+    and remove change only the queue's member list, never a call leg, so one request is enough;
+    the second would come out of the polls' share and slow every board while actions are made.
+    Returns the stored snapshot. Raises pbxapi errors after recording them in the PBX state.
     """
     source_fetch(source_queue_status(queue), priority=priority)
-    source_fetch(SOURCE_CALLS, priority=priority)
+    if with_calls:
+        source_fetch(SOURCE_CALLS, priority=priority)
     return store.snapshot_get(queue)
 
 
