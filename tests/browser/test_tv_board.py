@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+import redis
 from playwright.sync_api import expect
 
 from tests.browser.conftest import kiosk_url, screenshot
@@ -235,3 +236,33 @@ def test_a_board_with_sound_beeps_when_a_queue_turns_red(stack, page_factory):
     stack.sim.centre.add_waiting_caller(queue)
     expect(queue_panel(page, queue)).to_have_attribute("data-level", "red")
     page.wait_for_function("window.__beeps >= 2")  # the two-tone beep
+
+
+def test_a_tv_opened_before_the_first_poll_fills_in_by_itself(
+    stack, page_factory, celery_beat_process, settings
+):
+    """A TV switched on while the product has no data yet (first start, or Redis restarted)
+    shows queues as the poller finds them, without a reload: weeks later, a queue added on the
+    PBX appears the same way."""
+    stack.worker.terminate()
+    stack.worker.wait(timeout=15)
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(connection.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*"))
+    if keys:
+        connection.delete(*keys)
+    page = page_factory(1920, 1080)
+    page.goto(kiosk_url(stack, f"tv-early-{stack.suffix}"))
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    assert page.locator(".q[data-queue]").count() == 0
+    page.evaluate("window.__sameDocument = true")
+
+    celery_beat_process()  # the poller starts: the queue list, then every queue's snapshot
+    for queue in stack.queues:
+        expect(queue_panel(page, queue).locator('[data-f="waiting"]')).to_have_text(
+            "0", timeout=20000
+        )
+    extension = stack.sim.centre.members(stack.queues[0])[0]
+    expect(agent_row(page, stack.queues[0], extension).locator(".a-name")).to_have_text(
+        stack.agent_name(extension)
+    )
+    assert page.evaluate("window.__sameDocument") is True

@@ -119,8 +119,14 @@ export class BoardPage {
   }
 
   #snapshot(queue, version, data) {
+    if (!data) return;
+    if (!this.panels.has(queue)) {
+      // The server sends a socket only the queues it may show. A queue that appeared on the
+      // PBX after `hello` (or a board opened before the first poll) arrives this way: give it
+      // a panel, so a TV that runs for weeks picks up new queues without a reload.
+      this.#subscribe([...this.panels.keys(), queue]);
+    }
     const panel = this.panels.get(queue);
-    if (!panel || !data) return;
     const known = this.versions.get(queue);
     if (known !== undefined && version < known) return; // an older push arriving late
     this.versions.set(queue, version);
