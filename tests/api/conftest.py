@@ -4,10 +4,10 @@ a unique Redis prefix at it) and the named personas of wallboard.boards.access."
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
-from wallboard.boards.models import TeamLeadAssignment
+# The same simulator and personas as the control tests.
+from tests.control.conftest import admin_user, pbx, team_lead, viewer  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -16,27 +16,3 @@ def throttle_history_forgotten():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def pbx(simulator_factory):
-    """The simulated PBX, its call centre frozen; a stalled answer ("timeout" fault) lasts 2 s."""
-    return simulator_factory(queues=2, agents=4, fault_delay=2.0)
-
-
-@pytest.fixture
-def admin_user(db):
-    return get_user_model().objects.create_superuser("boss")
-
-
-@pytest.fixture
-def viewer(db):
-    return get_user_model().objects.create_user("viewer")
-
-
-@pytest.fixture
-def team_lead(db, pbx):
-    """May act on the simulator's first queue only."""
-    user = get_user_model().objects.create_user("lead")
-    TeamLeadAssignment.objects.create(user=user, queue=min(pbx.centre.queue_numbers()))
-    return user
