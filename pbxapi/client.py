@@ -149,6 +149,28 @@ class PBXClient:
         payload = self._json("GET", "/api/cdr/", params=params, p=priority, w=max_wait)
         return parse_list(payload, "the CDR list", CdrRow.from_payload)
 
+    def cdr_raw(
+        self,
+        *,
+        date_from: Any = None,
+        date_to: Any = None,
+        limit: Any = None,
+        offset: Any = None,
+        priority: str = "poll",
+        max_wait: float | None = None,
+    ) -> list[Any]:
+        """One page of call records exactly as the PBX sent them, element by element.
+
+        For callers that count positions in the PBX's list (``offset``) and must see every
+        element, odd ones included, to skip unreadable rows themselves; ``cdr()`` refuses a page
+        with a bad row and drops odd elements. Raises ProtocolError if the answer is not a list.
+        """
+        params = check.cdr_filters(date_from=date_from, date_to=date_to, limit=limit, offset=offset)
+        payload = self._json("GET", "/api/cdr/", params=params, p=priority, w=max_wait)
+        if not isinstance(payload, list):
+            raise ProtocolError(f"The PBX sent {type(payload).__name__} for the CDR, not a list")
+        return payload
+
     def cdr_all(
         self,
         *,

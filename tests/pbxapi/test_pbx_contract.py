@@ -147,6 +147,13 @@ def test_advanced_call_is_accepted_with_its_fields(sim, sim_client):
 # --- CDR and recordings (operations 4-8) ---
 
 
+def test_cdr_raw_is_the_page_as_sent(sim, sim_client):
+    rows = sim_client.cdr(limit=5, offset=2)
+    raw = sim_client.cdr_raw(limit=5, offset=2)
+    assert [str(r["id"]) for r in raw] == [str(r.id) for r in rows]
+    assert all(isinstance(r, dict) for r in raw)
+
+
 def test_cdr_pages_and_filters(sim, sim_client):
     everything = sim_client.cdr()
     assert len(everything) == min(sim.centre.cdr_count(), 3000) > 3

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from pbxapi import errors as pbx
-from pbxapi.validation import CDR_PAGE_MAX, cdr_filters
+from pbxapi.validation import CDR_PAGE_MAX
 from wallboard.live import kpi, push, selectors, store
 from wallboard.live.pbx import pbx_client
 from wallboard.live.snapshots import (
@@ -191,14 +191,12 @@ def _cdr_page(*, day: date, offset: int, priority: str, max_wait: float | None) 
 
     Not ``PBXClient.cdr()``: that refuses the whole page when one row is unreadable and drops odd
     elements, and our offset is a position in the PBX's list, so we need every element as sent
-    and skip bad rows ourselves. Same request path otherwise (budget, timeouts, 403 handling).
+    and skip bad rows ourselves.
     """
-    client = pbx_client()
-    params = cdr_filters(date_from=day, date_to=day, limit=CDR_PAGE_MAX, offset=offset)
-    payload = client._json("GET", "/api/cdr/", params=params, p=priority, w=max_wait)
-    if not isinstance(payload, list):
-        raise pbx.ProtocolError(f"The PBX sent {type(payload).__name__} for the CDR, not a list")
-    return payload
+    return pbx_client().cdr_raw(
+        date_from=day, date_to=day, limit=CDR_PAGE_MAX, offset=offset,
+        priority=priority, max_wait=max_wait,
+    )  # fmt: skip
 
 
 def snapshots_rebuild(*, queues: list[int]) -> list[dict[str, Any]]:
