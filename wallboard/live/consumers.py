@@ -6,7 +6,10 @@ that it forwards the pre-serialised frames the poller publishes. A heartbeat tel
 the link and the data are alive, and each heartbeat also re-joins the groups (a TV connected
 for weeks must survive a layer's group expiry), renews the watcher registration that tells the
 poller which queues are on screen, sends any snapshot newer than the last one it sent (a push
-the pub/sub layer lost) and, now and then, re-validates a kiosk's token.
+the pub/sub layer lost) and, now and then, re-validates a kiosk's token. The heartbeat *frame*
+goes only to a link that has been quiet for a while (any frame proves the link alive), plus one
+a minute for the clock and ``fresh_at``: on a busy centre a thousand TVs would otherwise get a
+thousand extra frames every few seconds, each burst delaying the board updates behind it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 import weakref
 from dataclasses import dataclass
@@ -33,6 +37,13 @@ logger = logging.getLogger(__name__)
 SCHEMA = 1
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# A heartbeat frame goes to a link that sent nothing for this share of the heartbeat period (the
+# client gives up after 2.5 silent periods), and to every link at least every FULL_BEAT_EVERY
+# periods so that its server clock and fresh_at stay current.
+QUIET_SHARE = 0.5
+FULL_BEAT_EVERY = 12
+# The heartbeat hub lets the event loop run (board updates, other sockets) after this many.
+_BEAT_BATCH = 50
 
 
 def _redis(func):
@@ -71,9 +82,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """A Grant, or the close code that refuses the connection."""
         raise NotImplementedError
 
-    async def still_allowed(self) -> bool:
-        """Checked every WS_RECHECK_SECONDS; False closes the connection with 4403."""
-        return True
+    def recheck_key(self) -> str | None:
+        """What the re-check every WS_RECHECK_SECONDS looks up for this connection; None: none."""
+        return None
+
+    @staticmethod
+    def allowed_keys(keys: list[str]) -> set[str]:
+        """Of these recheck keys, those still allowed (sync, in a database thread; one call for
+        every connection of the class that is due). A connection whose key is not returned is
+        closed with 4403."""
+        return set(keys)
 
     async def actable(self, queues: list[int]) -> set[int]:
         """The queues among these that this connection may act on (hello's ``can_act``)."""
@@ -84,11 +102,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.queues: list[int] = []
         self.groups_joined: set[str] = set()
+        # Pushes the hub relays before this connection has sent its first state wait here, so
+        # that none is lost between joining the groups and reading the snapshots from Redis.
+        self.ready = False
+        self.pending: list[dict] = []
         # The highest snapshot version sent per queue, to catch up on pushes the pub/sub
         # layer lost (Redis away for a moment) and to skip duplicates.
         self.sent_versions: dict[int, int] = {}
         self.recheck_at = time.monotonic() + settings.WS_RECHECK_SECONDS
-        self.recheck_task: asyncio.Task | None = None
+        self.last_sent = time.monotonic()
+        # A random phase spreads the once-a-minute frames of a thousand busy links over the
+        # minute instead of sending them all in one heartbeat.
+        full_period = settings.WS_HEARTBEAT_SECONDS * FULL_BEAT_EVERY
+        self.full_beat_at = time.monotonic() + random.uniform(0, full_period)
         verdict = await self.authorise()
         if not isinstance(verdict, Grant):
             # Accept first: a close before accept is an HTTP 403 that hides the reason code.
@@ -103,14 +129,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await _redis(store.watch_register)(self.channel_name, self.queues, ttl=ttl)
         await self._send_hello()
         await self._send_state()
+        self.ready = True
+        for event in self.pending:
+            await self.board_message(event)
+        self.pending = []
         _hub().add(self)
 
     async def disconnect(self, code: int) -> None:
-        _hub().remove(self)
-        if self.recheck_task is not None:
-            self.recheck_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.recheck_task
+        hub = _hub()
+        hub.remove(self)
+        await hub.leave(self)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = set()
@@ -130,6 +158,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def board_message(self, event: dict) -> None:
         """A frame serialised once by the publisher: forward it as it is."""
+        if not self.ready:
+            self.pending.append(event)
+            return
         queue, version = event.get("queue"), event.get("version")
         if queue is not None and version is not None:
             if version <= self.sent_versions.get(queue, 0):
@@ -165,6 +196,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._send_error(message.get("request_id"), "forbidden", "This board is read-only.")
 
     # --- sending -----------------------------------------------------------------------------
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        self.last_sent = time.monotonic()
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def _send_hello(self) -> None:
         await self.send(
@@ -209,56 +244,66 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return list(self.grant.queues)
         return await _redis(selectors.known_queue_numbers)()
 
-    def _groups(self) -> list[str]:
-        return [push.GROUP_PBX, *self.grant.extra_groups, *map(push.queue_group, self.queues)]
+    def _relayed_groups(self) -> list[str]:
+        """The broadcast groups, which the process hub joins once for all its connections."""
+        return [push.GROUP_PBX, *map(push.queue_group, self.queues)]
 
     async def _join_groups(self) -> None:
+        await _hub().join(self, self._relayed_groups())
+        await self._join_own_groups()
+
+    async def _join_own_groups(self) -> None:
+        # This connection's own events (a kiosk's revocation) come to its own channel.
         # group_add is idempotent; repeating it renews a membership the layer may expire.
-        for group in self._groups():
+        for group in self.grant.extra_groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.add(group)
 
     async def beat(self, frame: str, versions: dict[int, int], known: list[int], rejoin: bool):
-        """One heartbeat, driven by the process's ``_HeartbeatHub`` with what it read for all."""
+        """One heartbeat, driven by the process's ``_ProcessHub`` with what it read for all."""
         new = []
         if self.grant.queues is None:
             new = [q for q in known if q not in self.queues]
             self.queues = sorted(set(self.queues) | set(new))
-        if new or rejoin:
-            await self._join_groups()
+        if new:
+            await _hub().join(self, [push.queue_group(q) for q in new])
+        if rejoin:
+            await self._join_own_groups()
         behind = [q for q in self.queues if versions.get(q, 0) > self.sent_versions.get(q, 0)]
         missing = sorted(set(new) | set(behind))
         if missing:
             await self._send_snapshots(missing)
-        if time.monotonic() >= self.recheck_at and self.recheck_task is None:
-            self.recheck_at = time.monotonic() + settings.WS_RECHECK_SECONDS
-            self.recheck_task = asyncio.create_task(self._recheck())
-        await self.send(text_data=frame)
-
-    async def _recheck(self) -> None:
-        # Revocations arrive as layer events at once; this is the backstop for a missed one,
-        # off the hub's path so a slow database does not delay every board's heartbeat.
-        try:
-            if not await self.still_allowed():
-                await self.close(code=CLOSE_FORBIDDEN)
-        except Exception as error:
-            logger.warning("Websocket permission re-check failed: %r", error)
-        finally:
-            self.recheck_task = None
+        now = time.monotonic()
+        period = settings.WS_HEARTBEAT_SECONDS
+        if now - self.last_sent >= period * QUIET_SHARE or now >= self.full_beat_at:
+            self.full_beat_at = now + period * FULL_BEAT_EVERY
+            await self.send(text_data=frame)
 
 
-class _HeartbeatHub:
-    """The heartbeat of every consumer in this process (one hub per event loop).
+class _ProcessHub:
+    """Every live connection of this process (one hub per event loop): fan-out and heartbeat.
 
-    One Redis round trip per beat serves every socket: it renews all watcher registrations,
-    reads the snapshot versions and ``fresh_at`` once, and the heartbeat frame is serialised
-    once. Groups are re-joined only on a layer that expires them (the core layer's
+    Fan-out: the hub, not each connection, is the member of the queue and PBX groups, through
+    one channel of its own. An update crosses the channel layer once per process and is written
+    to every local socket in one loop. With each connection a group member, each of a thousand
+    TVs took its own queue put, task wake-up and ``asyncio.wait`` round before its socket was
+    written, and no frame left before nearly all had been scheduled (docs/benchmarks.md).
+
+    Heartbeat: one Redis round trip per beat serves every socket: it renews all watcher
+    registrations, reads the snapshot versions and ``fresh_at`` once, and the heartbeat frame is
+    serialised once. Groups are re-joined only on a layer that expires them (the core layer's
     ``group_expiry``); the pub/sub layer has none.
     """
 
     def __init__(self) -> None:
-        self.consumers: set[LiveConsumer] = set()
+        self.consumers: set[LiveConsumer] = set()  # connected: heartbeat
+        self.members: dict[str, set[LiveConsumer]] = {}  # relayed group -> local connections
+        self.layer = None
+        self.channel: str | None = None
+        self.receiver: asyncio.Task | None = None
+        self.groups_lock = asyncio.Lock()
         self.task: asyncio.Task | None = None
+        self.recheck_task: asyncio.Task | None = None
 
     def add(self, consumer: LiveConsumer) -> None:
         self.consumers.add(consumer)
@@ -267,6 +312,65 @@ class _HeartbeatHub:
 
     def remove(self, consumer: LiveConsumer) -> None:
         self.consumers.discard(consumer)
+
+    # --- fan-out -------------------------------------------------------------------------
+
+    async def join(self, consumer: LiveConsumer, groups: list[str]) -> None:
+        if consumer.channel_layer is None:
+            return  # no channel layer configured: nothing can be pushed
+        async with self.groups_lock:
+            if self.channel is None:
+                self.layer = consumer.channel_layer
+                self.channel = await self.layer.new_channel("hub.")
+                self.receiver = asyncio.create_task(self._receive())
+            for group in groups:
+                members = self.members.setdefault(group, set())
+                if not members:
+                    await self.layer.group_add(group, self.channel)
+                members.add(consumer)
+
+    async def leave(self, consumer: LiveConsumer) -> None:
+        async with self.groups_lock:
+            for group in [g for g, members in self.members.items() if consumer in members]:
+                members = self.members[group]
+                members.discard(consumer)
+                if not members:
+                    del self.members[group]
+                    await self.layer.group_discard(group, self.channel)
+            if not self.members and self.receiver is not None:
+                # The last connection left: stop listening (the layer unsubscribes).
+                self.receiver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.receiver
+                self.receiver = self.channel = None
+
+    async def _rejoin(self) -> None:
+        async with self.groups_lock:
+            for group in list(self.members):
+                await self.layer.group_add(group, self.channel)
+
+    async def _receive(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # The layer lost Redis: keep listening; boards catch up on the heartbeat.
+                logger.warning("Websocket fan-out could not receive: %r", error)
+                await asyncio.sleep(1.0)
+                continue
+            await self.deliver(event)
+
+    async def deliver(self, event: dict) -> None:
+        """Write one relayed event to every local connection in its group."""
+        for consumer in list(self.members.get(event.get("group"), ())):
+            try:
+                await consumer.board_message(event)
+            except Exception as error:
+                logger.warning("Websocket push failed: %r", error)
+
+    # --- heartbeat -----------------------------------------------------------------------
 
     async def _run(self) -> None:
         try:
@@ -292,25 +396,60 @@ class _HeartbeatHub:
             {"type": "heartbeat", "server_time": iso(time.time()), "fresh_at": iso(fresh_at)}
         )
         rejoin = getattr(consumers[0].channel_layer, "group_expiry", None) is not None
-        for consumer in consumers:
+        if rejoin and self.channel is not None:
+            await self._rejoin()
+        for index, consumer in enumerate(consumers):
+            if index and not index % _BEAT_BATCH:
+                await asyncio.sleep(0)  # let a board update that arrived meanwhile go out
             if consumer not in self.consumers:
                 continue  # disconnected meanwhile
             try:
                 await consumer.beat(frame, versions, known, rejoin)
             except Exception as error:
                 logger.warning("Websocket heartbeat failed: %r", error)
+        self._recheck_due(consumers)
+
+    def _recheck_due(self, consumers: list[LiveConsumer]) -> None:
+        # Revocations arrive as layer events at once; this is the backstop for a missed one.
+        # One query per class for every connection that is due, off the heartbeat's path so a
+        # slow database does not delay every board's heartbeat.
+        if self.recheck_task is not None:
+            return  # the last one is still running; those due are picked up next beat
+        now = time.monotonic()
+        due = [c for c in consumers if now >= c.recheck_at and c.recheck_key() is not None]
+        if not due:
+            return
+        for consumer in due:
+            consumer.recheck_at = now + settings.WS_RECHECK_SECONDS
+        self.recheck_task = asyncio.create_task(self._recheck(due))
+
+    async def _recheck(self, due: list[LiveConsumer]) -> None:
+        try:
+            by_class: dict[type[LiveConsumer], list[LiveConsumer]] = {}
+            for consumer in due:
+                by_class.setdefault(type(consumer), []).append(consumer)
+            for cls, group in by_class.items():
+                keys = [c.recheck_key() for c in group]
+                allowed = await database_sync_to_async(cls.allowed_keys)(keys)
+                for consumer, key in zip(group, keys, strict=True):
+                    if key not in allowed and consumer in self.consumers:
+                        await consumer.close(code=CLOSE_FORBIDDEN)
+        except Exception as error:
+            logger.warning("Websocket permission re-check failed: %r", error)
+        finally:
+            self.recheck_task = None
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeartbeatHub] = (
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ProcessHub] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _hub() -> _HeartbeatHub:
+def _hub() -> _ProcessHub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        hub = _hubs[loop] = _HeartbeatHub()
+        hub = _hubs[loop] = _ProcessHub()
     return hub
 
 
@@ -391,8 +530,14 @@ class KioskConsumer(LiveConsumer):
         queues = sorted(kiosk.queues) if kiosk.queues is not None else None
         return Grant(queues=queues, extra_groups=(push.kiosk_group(kiosk.id),))
 
-    async def still_allowed(self) -> bool:
-        return await database_sync_to_async(_kiosk)(self._token()) is not None
+    def recheck_key(self) -> str | None:
+        return self._token()
+
+    @staticmethod
+    def allowed_keys(keys: list[str]) -> set[str]:
+        from wallboard.boards import access
+
+        return access.live_kiosk_tokens(keys)
 
     def _token(self) -> str:
         return self.scope["url_route"]["kwargs"].get("token", "")

@@ -67,6 +67,9 @@ def _group_send(group: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    # Each process's hub receives the event once, on its own channel, and hands it to the
+    # connections it holds in this group (wallboard.live.consumers._ProcessHub).
+    event["group"] = group
     try:
         async_to_sync(layer.group_send)(group, event)
     except Exception:
