@@ -94,6 +94,21 @@ def test_it_notes_last_seen_at_most_once_a_minute():
     assert KioskToken.objects.get(pk=issued.token.pk).last_seen > earlier
 
 
+def test_it_rechecks_many_kiosk_tokens_in_one_query(
+    django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    hall, lobby, gone = (kiosk_token_create(name=n) for n in ("Hall", "Lobby", "Gone"))
+    with django_capture_on_commit_callbacks(execute=True):
+        kiosk_token_revoke(token=gone.token)
+    asked = [hall.secret, lobby.secret, hall.secret, gone.secret, "not-a-token", ""]
+    with django_assert_num_queries(2):  # the lookup, and one update noting both as seen
+        assert access.live_kiosk_tokens(asked) == {hall.secret, lobby.secret}
+    assert KioskToken.objects.get(pk=lobby.token.pk).last_seen is not None
+    with django_assert_num_queries(1):  # seen a moment ago: no write
+        assert access.live_kiosk_tokens([lobby.secret]) == {lobby.secret}
+    assert access.live_kiosk_tokens([]) == set()
+
+
 def test_a_role_taken_away_applies_to_the_same_user_object_at_once(users):
     lead = users["lead"]
     assert access.can_act_on_queue(lead, QUEUE_A)

@@ -184,6 +184,75 @@ async def test_no_group_membership_or_watcher_leaks_after_disconnect(polled, adm
     assert await _in_thread(store.clients_count) == 0
 
 
+async def test_a_process_takes_each_push_once_and_writes_it_to_every_board(polled, admin_headers):
+    queue = polled.centre.queue_numbers()[0]
+    boards = [await _connect(f"/ws/board/?queues={queue}", admin_headers) for _ in range(3)]
+    for board in boards:
+        await _initial(board, 1)
+    layer = get_channel_layer()._get_layer()
+    # One member per process (its hub), not one per board: a push crosses the layer once.
+    assert len(layer.groups[layer._get_group_channel_name(push.queue_group(queue))]) == 1
+    await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000012")
+    await _in_thread(
+        poll_until, lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 1
+    )
+    for board in boards:
+        message = await _receive_until(
+            board, lambda m: m["type"] == "snapshot" and m["data"]["counts"]["waiting"] == 1
+        )
+        assert message["queue"] == queue
+    await boards[0].disconnect()
+    # The others still get pushes after one board left.
+    await _in_thread(polled.centre.add_waiting_caller, queue, caller="00421905000013")
+    await _in_thread(
+        poll_until, lambda: selectors.snapshot_get(queue=queue)["counts"]["waiting"] == 2
+    )
+    for board in boards[1:]:
+        await _receive_until(
+            board, lambda m: m["type"] == "snapshot" and m["data"]["counts"]["waiting"] == 2
+        )
+        await board.disconnect()
+    assert layer._get_group_channel_name(push.queue_group(queue)) not in layer.groups
+
+
+async def test_heartbeat_frames_go_to_quiet_links_only(polled, admin_headers, settings):
+    settings.WS_HEARTBEAT_SECONDS = 0.3
+    busy_queue, quiet_queue = polled.centre.queue_numbers()[:2]
+    busy = await _connect(f"/ws/board/?queues={busy_queue}", admin_headers)
+    quiet = await _connect(f"/ws/board/?queues={quiet_queue}", admin_headers)
+    version = (await _initial(busy, 1))[1]["version"]
+    await _initial(quiet, 1)
+
+    async def keep_busy() -> None:
+        nonlocal version
+        while True:
+            version += 1
+            snapshot = {**selectors.snapshot_get(queue=busy_queue), "version": version}
+            await _in_thread(push.snapshot_publish, snapshot)
+            await asyncio.sleep(0.05)
+
+    async def heartbeats(communicator, seconds: float) -> int:
+        # Both links hear something at least every 0.3 s: a receive that timed out would
+        # cancel the application (asgiref's communicator), so none is allowed to.
+        count, until = 0, time.monotonic() + seconds
+        while time.monotonic() < until:
+            message = await _receive(communicator, timeout=2)
+            count += message["type"] == "heartbeat"
+        return count
+
+    pushing = asyncio.create_task(keep_busy())
+    try:
+        on_busy, on_quiet = await asyncio.gather(heartbeats(busy, 2.4), heartbeats(quiet, 2.4))
+    finally:
+        pushing.cancel()
+    # A busy link gets at most its once-per-12-beats frame (clock, fresh_at); a quiet one, about
+    # one per beat (8 beats in 2.4 s).
+    assert on_busy <= 1
+    assert on_quiet >= 4
+    await busy.disconnect()
+    await quiet.disconnect()
+
+
 async def test_a_connection_held_past_the_group_expiry_still_gets_updates(
     polled, admin_headers, settings, redis_prefix
 ):
