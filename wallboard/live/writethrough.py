@@ -30,11 +30,19 @@ def install() -> bool:
     if _installed:
         return True
     try:
-        from twisted.internet import tcp
+        from twisted.internet import _newtls, tcp
     except ImportError:
         return False
 
     buffered_write = tcp.Connection.write
+    # The fast path reads FileDescriptor's buffer state. If a Twisted release moved it, keep
+    # Twisted's own write (slower, never wrong) rather than guess (requirements.txt pins it).
+    expected = ("dataBuffer", "offset", "SEND_LIMIT", "_writeDisconnected", "producerPaused")
+    if buffered_write is not _newtls.ConnectionMixin.write or not all(
+        hasattr(tcp.Connection, name) for name in expected
+    ):
+        logger.warning("Twisted's TCP write path is not the known one; writes stay buffered")
+        return False
 
     def write(self, data: bytes) -> None:
         if (
