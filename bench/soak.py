@@ -3,15 +3,20 @@
 Starts the PBX simulator in-process (autopilot on, a busy call centre), the product's Daphne and
 its Celery worker with the embedded beat, and opens the kiosk URL (/kiosk/<token>/) in Debian's
 Chromium through Playwright for --duration seconds (30 minutes by default). Halfway through,
-Daphne is stopped and started again on the same port.
+Daphne is stopped and started again on the same port (--restarts N: N restarts evenly spread).
 
 Figures: JS heap in use (CDP Runtime.getHeapUsage after HeapProfiler.collectGarbage) and DOM
 node count (CDP Memory.getDOMCounters) at start and end — goal: growth under 10 % — sampled
-along the way too; websocket frames received (by type); websockets opened; how long the board
-took to be live again after the restart.
+along the way too; at each sample a V8 heap snapshot splits the JS heap into compiled code
+(bytecode, optimised code, feedback: grows as V8 compiles each hot function, then stops) and
+everything else (what the page keeps); websocket frames received (by type); websockets opened;
+how long the board took to be live again after the restart. The benchmark reads the page only
+through CDP, so none of Playwright's own script lands in the heap it measures.
 
-    python bench/soak.py                # 30 minutes
+    python bench/soak.py                # 30 minutes, one restart halfway
     python bench/soak.py --quick        # 2 minutes: a smoke run
+    python bench/soak.py --duration 600 --restarts 4 --sample-every 60 --heap-diff /tmp/d.txt
+                                        # what the page kept between samples, by constructor
 """
 
 from __future__ import annotations
