@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from pbxapi.budget import PRIORITIES
 from pbxapi.client import PBXClient, budget_from_env
 from pbxapi.errors import Blocked, BudgetExhausted, InvalidArgument, PBXError
 from pbxapi.models import PBXModel
@@ -219,9 +220,10 @@ def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--priority",
-        choices=("poll", "action"),
+        choices=PRIORITIES,
         default=default,
-        help="budget lane (default: action for changes, poll for reads)",
+        help="budget lane (default: action for changes, poll for reads; background for "
+        "deferrable reads that may borrow the action reserve but never its last slot)",
     )
     return common
 

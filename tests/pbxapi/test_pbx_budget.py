@@ -1,4 +1,4 @@
-"""The request budget: strict sliding window, shared block after a 403, the action reserve.
+"""The request budget: strict sliding window, shared block after a 403, the three lanes.
 
 RedisBudget is exercised by several real processes sharing one Redis key; LocalBudget by threads.
 Grant times come back from ``acquire`` on the budget's own clock (Redis TIME for RedisBudget),
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pbxapi.budget import Budget, LocalBudget, RedisBudget
 from pbxapi.errors import Blocked, BudgetExhausted, InvalidArgument
 
-N, W, RESERVE = 4, 0.4, 1
+N, W, RESERVE = 5, 0.4, 2
 MICRO = 1_000_000
 
 Op = tuple[str, float, float]  # priority, pause before, max_wait
@@ -120,23 +120,36 @@ def run_in_threads(jobs: list[Callable[[], Any]]) -> list[Any]:
 # --- the checks ---
 
 
+def _most_in_a_window(times: list[int], window: int) -> int:
+    """The most of ``times`` (µs) inside any closed window of ``window`` µs."""
+    times = sorted(times)
+    best, low = 0, 0
+    for high, at in enumerate(times):
+        while times[low] < at - window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
 def assert_strict_window(
     grants: list[tuple[int, str]], requests: int, reserve: int, seconds: float = W
 ) -> None:
-    """No window (closed) ever holds more than N grants, nor a poll beyond N - reserve."""
+    """No window (closed) ever holds more than N grants, nor more than N - reserve polls; a
+    background grant never took one of the last min(1, reserve) slots."""
     window = round(seconds * MICRO)
     times = sorted(t for t, _ in grants)
-    for first, last in zip(times, times[requests:], strict=False):
-        assert last - first > window, f"{requests + 1} grants within {seconds} s"
-    for granted, priority in grants:
-        if priority == "poll":
+    assert _most_in_a_window(times, window) <= requests, f"> {requests} grants in {seconds} s"
+    polls = [t for t, lane in grants if lane == "poll"]
+    assert _most_in_a_window(polls, window) <= requests - reserve, "polls took a reserved slot"
+    for granted, lane in grants:
+        if lane == "background":
             in_window = sum(1 for t in times if granted - window <= t <= granted)
-            assert in_window <= requests - reserve, "a poll took a reserved slot"
+            assert in_window <= requests - min(1, reserve), "background took the last slot"
 
 
 ops_strategy = st.lists(
     st.tuples(
-        st.sampled_from(["poll", "action"]),
+        st.sampled_from(["poll", "action", "background"]),
         st.floats(min_value=0, max_value=0.05),
         st.sampled_from([0.0, 0.1, 0.3]),
     ),
@@ -171,6 +184,201 @@ def test_threads_sharing_a_local_budget_never_exceed_the_window(workload):
     grants = [grant for result in results for grant in result]
     assert grants
     assert_strict_window(grants, N, RESERVE)
+
+
+class FakeClock:
+    """A clock that moves only when told, so a budget's every decision can be checked exactly."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _expected_wait(log: list[float], cap: int, now: float, span: float) -> float | None:
+    """The reference rule: None if fewer than ``cap`` grants are in the last ``span`` (closed),
+    else the time until the one whose leaving brings the count below ``cap`` leaves."""
+    inside = [t for t in log if t >= now - span]
+    if len(inside) < cap:
+        return None
+    return inside[len(inside) - cap] + span - now
+
+
+lane_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["poll", "action", "background"]),
+        st.sampled_from([0.0, 0.0, 0.01, 0.05, 0.1, 0.3]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    steps=lane_steps,
+    limits=st.sampled_from([(4, 2), (5, 1), (6, 2), (3, 0), (18, 2)]),
+    guard=st.sampled_from([0.0, 0.05]),
+)
+def test_each_lane_follows_its_own_rule(steps, limits, guard):
+    """Every decision of the budget, against the written rules (fake clock, no waiting):
+    a poll needs polls < N - R *and* all < N (so actions within the reserve never delay it),
+    an action all < N, a background request all < N - min(1, R) ("all < N" counted over the
+    window plus the guard, the rest over the window); a refusal says when the slot its rule
+    needs frees."""
+    requests, reserve = limits
+    window = 1.0
+    clock = FakeClock()
+    budget = LocalBudget(
+        requests=requests,
+        window=window,
+        reserve=reserve,
+        block_seconds=60,
+        guard=guard,
+        clock=clock,
+    )
+    every: list[float] = []
+    polls: list[float] = []
+    for lane, step in steps:
+        clock.now += step
+        now = clock.now
+        total_cap = requests - min(1, reserve) if lane == "background" else requests
+        # The guard is on the PBX-facing limit N only.
+        span = window + guard if total_cap == requests else window
+        waits = [_expected_wait(every, total_cap, now, span)]
+        if lane == "poll":
+            waits.append(_expected_wait(polls, requests - reserve, now, window))
+        binding = [wait for wait in waits if wait is not None]
+        try:
+            granted = budget.acquire(priority=lane, max_wait=0)
+        except BudgetExhausted as refused:
+            assert binding, f"{lane} refused although no rule binds"
+            assert refused.retry_after == pytest.approx(max(binding), abs=1e-5)
+            continue
+        assert not binding, f"{lane} granted although its rule says wait {max(binding)}"
+        assert granted == now
+        every.append(now)
+        if lane == "poll":
+            polls.append(now)
+    assert budget.used() == sum(1 for t in every if t >= clock.now - window)
+
+
+@pytest.mark.parametrize("kind", ["redis", "local"])
+def test_actions_within_the_reserve_never_delay_polls(redis_client, budget_key, kind):
+    requests, reserve = 6, 2
+    if kind == "redis":
+        budget: Budget = _redis_budget(budget_key, requests, 5.0, reserve)
+    else:
+        budget = LocalBudget(requests=requests, window=5.0, reserve=reserve)
+    for _ in range(reserve):
+        budget.acquire(priority="action")
+    for _ in range(requests - reserve):  # the polls' whole share, at once
+        budget.acquire(priority="poll", max_wait=0)
+    with pytest.raises(BudgetExhausted):
+        budget.acquire(priority="action", max_wait=0)  # and then nothing is left
+
+
+@pytest.mark.parametrize("kind", ["redis", "local"])
+def test_background_borrows_the_reserve_but_leaves_the_last_slot(redis_client, budget_key, kind):
+    requests, reserve = 6, 2
+    if kind == "redis":
+        budget: Budget = _redis_budget(budget_key, requests, 5.0, reserve)
+    else:
+        budget = LocalBudget(requests=requests, window=5.0, reserve=reserve)
+    for _ in range(requests - reserve):
+        budget.acquire(priority="poll", max_wait=0)
+    budget.acquire(priority="background", max_wait=0)  # one reserve slot is idle: borrowed
+    with pytest.raises(BudgetExhausted):
+        budget.acquire(priority="background", max_wait=0)  # the last one is the actions'
+    with pytest.raises(BudgetExhausted):
+        budget.acquire(priority="poll", max_wait=0)
+    budget.acquire(priority="action", max_wait=0)
+    assert budget.used() == requests
+
+
+@pytest.mark.parametrize("kind", ["redis", "local"])
+def test_a_waiting_action_gets_the_next_free_slot_before_a_busy_poller(
+    redis_client, budget_key, kind
+):
+    """Polls re-ask the instant a slot frees; an agent's action that waits must not lose the
+    freed slot to them again and again."""
+    requests, reserve, window = 4, 2, 1.0
+    if kind == "redis":
+        make: Callable[[], Budget] = functools.partial(
+            _redis_budget, budget_key, requests, window, reserve
+        )
+    else:
+        shared = LocalBudget(requests=requests, window=window, reserve=reserve)
+        make = lambda: shared  # noqa: E731
+    budget = make()
+    first = budget.acquire(priority="poll")
+    time.sleep(0.3)
+    budget.acquire(priority="poll")
+    budget.acquire(priority="action")
+    budget.acquire(priority="action")  # the window is full; the next slot frees at first + 1 s
+
+    def busy_poller() -> list[float]:
+        poller, granted = make(), []
+        stop_at = time.monotonic() + 1.2
+        while time.monotonic() < stop_at:
+            try:
+                granted.append(poller.acquire(priority="poll", max_wait=0))
+            except BudgetExhausted:
+                time.sleep(0.001)
+        return granted
+
+    def waiting_action() -> float:
+        time.sleep(0.1)  # the poller is busy by now
+        return make().acquire(priority="action", max_wait=2.0)
+
+    polls, action = run_in_threads([busy_poller, waiting_action])
+    assert action < first + window + budget.guard + 0.15, "the action lost the freed slot"
+    assert all(granted > action for granted in polls)
+
+
+def _budget_clock(kind: str, redis_client: redis.Redis) -> float:
+    if kind == "redis":
+        seconds, micros = redis_client.time()
+        return seconds + micros / MICRO
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("kind", ["redis", "local"])
+@pytest.mark.parametrize(
+    ("grants", "lane", "frees", "rule"),
+    [
+        # polls' share spent, room in all: wait for the oldest poll, not the action after it
+        (["poll", "poll", "action"], "poll", 0, "polls"),
+        # all slots spent by actions, polls' share free: wait for the oldest grant of all
+        (["action", "action", "action", "poll"], "poll", 0, "all"),
+        # both rules bind: the later of the two (the oldest poll, granted after two actions)
+        (["action", "action", "poll", "poll"], "poll", 2, "polls"),
+        # background: until the total drops below N - 1 (over the plain window)
+        (["action", "poll", "action"], "background", 0, "polls"),
+        (["poll", "poll", "action", "action"], "action", 0, "all"),
+    ],
+)
+def test_a_refusal_says_when_its_own_rule_frees_a_slot(
+    redis_client, budget_key, kind, grants, lane, frees, rule
+):
+    requests, reserve, window = 4, 2, 1.0
+    if kind == "redis":
+        budget: Budget = _redis_budget(budget_key, requests, window, reserve)
+    else:
+        budget = LocalBudget(requests=requests, window=window, reserve=reserve)
+    times = []
+    for granted_lane in grants:
+        times.append(budget.acquire(priority=granted_lane, max_wait=0))
+        time.sleep(0.05)
+    # "All grants < N" is counted over the window plus the guard, the rest over the window.
+    span = window + (budget.guard if rule == "all" else 0.0)
+    before = _budget_clock(kind, redis_client)
+    with pytest.raises(BudgetExhausted) as raised:
+        budget.acquire(priority=lane, max_wait=0)
+    after = _budget_clock(kind, redis_client)
+    assert times[frees] + span - after - 0.01 <= raised.value.retry_after
+    assert raised.value.retry_after <= times[frees] + span - before + 0.01
 
 
 def _check_block_silences_everyone(results: list[dict[str, Any]], start: int, end: int) -> None:
@@ -259,7 +467,7 @@ def test_exhaustion_says_when_the_next_slot_frees(redis_client, budget_key, kind
     assert budget.used() == 2
     with pytest.raises(BudgetExhausted) as raised:
         budget.acquire(max_wait=0.2)
-    assert 0.7 < raised.value.retry_after <= 1.0
+    assert 0.7 < raised.value.retry_after <= 1.0 + budget.guard
     assert "next slot in" in str(raised.value)
     with pytest.raises(InvalidArgument):
         budget.acquire(priority="vip")
@@ -270,7 +478,9 @@ def test_waiting_sleeps_until_a_slot_frees(redis_client, budget_key):
     first = budget.acquire()
     second = budget.acquire(max_wait=1.0)
     assert 0.3 < second - first < 0.45
-    assert 0 < redis_client.pttl(f"{budget_key}:log") <= 1300  # the log expires by itself
+    # The logs expire by themselves (window + guard + 1 s).
+    assert 0 < redis_client.pttl(f"{budget_key}:log") <= 1350
+    assert 0 < redis_client.pttl(f"{budget_key}:polls") <= 1350
 
 
 def test_a_longer_block_is_never_shortened(redis_client, budget_key):
