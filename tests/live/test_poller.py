@@ -9,7 +9,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from wallboard.live import poller, selectors, store
+from wallboard.live import poller, selectors, services, store
 from wallboard.live.pbx import pbx_budget
 from wallboard.live.store import SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_KPI, SOURCE_QUEUES
 
@@ -227,3 +227,117 @@ def test_poll_requests_sit_on_an_even_grid(live_settings):
     store.poll_grid_set(time.time() - 10 * live_settings.PBX_BUDGET_WINDOW)
     assert poller._pace(1.0) == 0.0
     assert store.poll_grid_get() == pytest.approx(time.time(), abs=0.5)
+
+
+def _due(sim) -> list[str]:
+    queues = sim.centre.queue_numbers()
+    return poller.due_sources(
+        now=time.time(), attempts=store.attempts_get(), known=queues, watched=set(queues)
+    )
+
+
+def _spend_budget(lane: str, leave: int = 0) -> int:
+    """Take slots of the current window on ``lane`` until ``leave`` are left; returns how many."""
+    budget, taken = pbx_budget(), 0
+    while budget.used() < budget.requests - leave:
+        budget.acquire(priority=lane, max_wait=0)
+        taken += 1
+    return taken
+
+
+def test_a_source_the_budget_refuses_keeps_its_place(simulator):
+    """Refused = nothing sent: marking it attempted would send it to the back of the round-robin
+    and leave its queue a whole extra round without a fetch."""
+    _first_build_watched(simulator)
+    first = _due(simulator)[0]
+    assert first not in poller.BACKGROUND_SOURCES
+    before = store.attempts_get().get(first)
+    _spend_budget("action")
+    store.poll_grid_set(time.time() - 100)  # the grid restarts: the tick's first slot is now
+    report = poller.poll_tick(seconds=0.2)
+    assert report.fetched == []
+    assert store.attempts_get().get(first) == before
+    assert _due(simulator)[0] == first
+
+
+def test_an_action_refresh_counts_as_the_queues_poll(simulator):
+    _first_build_watched(simulator)
+    first = next(s for s in _due(simulator) if s.startswith(store.QUEUE_STATUS_PREFIX))
+    services.queue_refresh(queue=int(first.removeprefix(store.QUEUE_STATUS_PREFIX)))
+    assert _due(simulator)[-1] == first  # just fetched: the back of the round-robin
+    store.poll_grid_set(time.time() - 100)
+    report = poller.poll_tick(seconds=0.1)  # grid slots at 0 and 1/16 s: the two others
+    assert report.fetched
+    assert first not in report.fetched
+
+
+def test_a_refresh_made_during_a_tick_counts_too(simulator_factory, monkeypatch):
+    """An action's refresh runs in another process while the tick is under way."""
+    simulator = simulator_factory(queues=4, agents=8)  # 5 sources: more than the tick's slots
+    _first_build_watched(simulator)
+    due = _due(simulator)
+    second = next(s for s in due[1:] if s.startswith(store.QUEUE_STATUS_PREFIX))
+    real_fetch = services.source_fetch
+    refreshed = []
+
+    def fetch_then_an_action_refreshes(source, **options):
+        changed = real_fetch(source, **options)
+        if not refreshed:
+            refreshed.append(second)
+            services.queue_refresh(queue=int(second.removeprefix(store.QUEUE_STATUS_PREFIX)))
+        return changed
+
+    monkeypatch.setattr(services, "source_fetch", fetch_then_an_action_refreshes)
+    store.poll_grid_set(time.time() - 100)
+    report = poller.poll_tick(seconds=0.2)  # grid slots at 0, 1/16, 2/16, 3/16 s
+    assert refreshed
+    assert len(report.fetched) >= 2
+    assert report.fetched[0] == due[0]
+    assert second not in report.fetched
+
+
+def test_background_sources_do_not_take_grid_slots(simulator, monkeypatch):
+    """The queue list, extensions and KPIs go on the background lane, off the poll grid, so a
+    round that carries one is not one request longer."""
+    _first_build_watched(simulator)
+    for source in poller.BACKGROUND_SOURCES:
+        store.attempt_forget(source)
+    lanes: dict[str, str] = {}
+    real_fetch = services.source_fetch
+
+    def noting_lanes(source, *, priority, **options):
+        lanes[source] = priority
+        return real_fetch(source, priority=priority, **options)
+
+    paced = []
+    real_pace = poller._pace
+
+    def counting_pace(remaining):
+        wait = real_pace(remaining)
+        if wait is not None:
+            paced.append(wait)
+        return wait
+
+    monkeypatch.setattr(services, "source_fetch", noting_lanes)
+    monkeypatch.setattr(poller, "_pace", counting_pace)
+    store.poll_grid_set(time.time() - 100)
+    report = poller.poll_tick(seconds=0.3)
+    background = [s for s in report.fetched if s in poller.BACKGROUND_SOURCES]
+    round_robin = [s for s in report.fetched if s not in poller.BACKGROUND_SOURCES]
+    assert sorted(background) == sorted(poller.BACKGROUND_SOURCES)
+    assert {lanes[s] for s in background} == {"background"}
+    assert {lanes[s] for s in round_robin} == {"poll"}
+    assert len(paced) == len(round_robin) >= 2  # one grid slot per round-robin request only
+
+
+def test_a_refused_background_source_stays_due_and_the_round_robin_goes_on(simulator):
+    _first_build_watched(simulator)
+    time.sleep(settings.PBX_BUDGET_WINDOW + 0.2)  # an empty window (and its guard)
+    store.attempt_forget(SOURCE_EXTENSIONS)
+    _spend_budget("action", leave=1)  # background may not take the last slot; a poll may
+    store.poll_grid_set(time.time() - 100)
+    report = poller.poll_tick(seconds=0.2)
+    assert len(report.fetched) == 1
+    assert report.fetched[0] not in poller.BACKGROUND_SOURCES
+    assert SOURCE_EXTENSIONS not in store.attempts_get()  # still due, first in line
+    assert _due(simulator)[0] == SOURCE_EXTENSIONS

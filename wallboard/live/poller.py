@@ -13,6 +13,18 @@ POLL_EXTENSIONS_SECONDS, the queue list every POLL_QUEUE_LIST_SECONDS (new queue
 themselves), queues no open board watches every POLL_UNWATCHED_SECONDS, today's new call records
 (the KPIs) every POLL_KPI_SECONDS and right after the PBX's midnight. Never-fetched sources are
 due at once, the queue list first (it says which queues exist).
+
+Two budget lanes (pbxapi.budget). The round-robin sources (queue statuses, call/statistics)
+ask on the "poll" lane, paced on an even grid (``_pace``). The slow sources (queue list,
+extensions, KPIs: ``BACKGROUND_SOURCES``) ask on the "background" lane, off the grid and
+without waiting: they borrow an idle reserve slot, so they do not make a round one request
+longer; when refused they stay due and are tried again before the next grid request.
+
+An attempt is noted before the request (a failing source must not be retried in a hot loop)
+and taken back if the budget refused it, so a refused source keeps its place instead of going
+to the back of the round-robin. An agent action's refresh (services.queue_refresh) notes its
+queue too, and every iteration re-reads the attempts, so the poller does not fetch that queue
+again right after.
 """
 
 from __future__ import annotations
@@ -48,6 +60,8 @@ _OUTAGE_ERRORS = (
 # Tie-break for sources due at the same moment: the list of queues first, then names, then calls,
 # then queue statuses; today's KPIs last, so a fresh start paints the boards before counting.
 _KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2, SOURCE_KPI: 4}
+# Slow sources fetched on the budget's "background" lane, off the poll grid (see _tick).
+BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS, SOURCE_KPI})
 
 
 @dataclass
@@ -145,32 +159,47 @@ def _tick(seconds: float) -> TickReport:
 
     known = [q["queue"] for q in store.known_queues()]
     watched = store.watched_queues(known)
-    attempts = store.attempts_get()
+    # Background sources the budget refused since the last grid request: tried again after it.
+    refused: set[str] = set()
     while (remaining := deadline - time.monotonic()) > 0:
+        # Read again every time (one HGETALL): an action's refresh in another process notes the
+        # queue it fetched, and the round-robin must not fetch that queue again right after.
+        attempts = store.attempts_get()
         due = due_sources(now=time.time(), attempts=attempts, known=known, watched=watched)
+        due = [source for source in due if source not in refused]
         if not due:
             break
-        pause = _pace(remaining)
-        if pause is None:
-            break  # the next paced slot falls after this tick: the next tick takes it
-        time.sleep(pause)
-        remaining = deadline - time.monotonic()
-        now = time.time()
         source = due[0]
-        attempts[source] = now
+        if source in BACKGROUND_SOURCES:
+            # Off the grid, only if a slot is free right now: a refused one stays due, and the
+            # round-robin goes on without it.
+            lane, max_wait = "background", 0.0
+        else:
+            pause = _pace(remaining)
+            if pause is None:
+                break  # the next paced slot falls after this tick: the next tick takes it
+            time.sleep(pause)
+            lane, max_wait = "poll", max(deadline - time.monotonic(), 0.05)
+            refused.clear()
+        now = time.time()
+        previous = attempts.get(source)
         store.attempt_note(source, at=now)
         try:
-            report.changed += services.source_fetch(
-                source, priority="poll", max_wait=max(remaining, 0.05)
-            )
+            report.changed += services.source_fetch(source, priority=lane, max_wait=max_wait)
         except pbx.BudgetExhausted:
-            break  # normal: the budget is spent for now, the next tick continues
+            # Nothing was sent: the source keeps its place in the order. Were it marked as
+            # attempted, it would go to the back of the round-robin and wait a whole extra round.
+            store.attempt_undo(source, at=now, previous=previous)
+            if lane == "background":
+                refused.add(source)
+                continue
+            break  # normal: the polls' share is spent for now, the next tick continues
         except (pbx.Blocked, pbx.BudgetUnavailable) as error:
             report.failed = f"{source}: {error}"
             break
         except pbx.NotFound:
             # A queue that vanished: the queue list is out of date, fetch it next.
-            attempts.pop(SOURCE_QUEUES, None)
+            store.attempt_forget(SOURCE_QUEUES)
             continue
         except _OUTAGE_ERRORS as error:
             report.failed = f"{source}: {error}"

@@ -51,11 +51,15 @@ def queue_refresh(
     Used right after an action so that every board shows its result at once. Pause, unpause, add
     and remove change only the queue's member list, never a call leg, so one request is enough;
     the second would come out of the polls' share and slow every board while actions are made.
+    The poller is told (``attempted``) that these sources were just fetched, so its round-robin
+    does not spend a request of its own on them again right after: with agents acting, the
+    refreshes then count towards the boards' freshness instead of adding to the load.
     Returns the stored snapshot. Raises pbxapi errors after recording them in the PBX state.
     """
-    source_fetch(source_queue_status(queue), priority=priority)
-    if with_calls:
-        source_fetch(SOURCE_CALLS, priority=priority)
+    sources = [source_queue_status(queue)] + ([SOURCE_CALLS] if with_calls else [])
+    for source in sources:
+        source_fetch(source, priority=priority)
+        store.attempt_note(source, at=time.time())
     return store.snapshot_get(queue)
 
 

@@ -92,6 +92,35 @@ def attempt_note(source: str, *, at: float) -> None:
     redis_connection().hset(key("attempted"), source, repr(at))
 
 
+# KEYS[1] the attempts hash. ARGV[1] source, ARGV[2] the time we noted, ARGV[3] the time before
+# it ("" = never attempted). Puts the old time back only if ours is still there: a refresh that
+# noted the source meanwhile (another process) is newer and stays.
+_ATTEMPT_UNDO_LUA = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return 1
+"""
+
+
+def attempt_undo(source: str, *, at: float, previous: float | None) -> None:
+    """Take back the attempt noted ``at`` (nothing was sent): the source keeps its place."""
+    connection = redis_connection()
+    connection.eval(
+        _ATTEMPT_UNDO_LUA,
+        1,
+        key("attempted"),
+        source,
+        repr(at),
+        "" if previous is None else repr(previous),
+    )
+
+
+def attempt_forget(source: str) -> None:
+    """Make ``source`` due at once (as if never attempted)."""
+    redis_connection().hdel(key("attempted"), source)
+
+
 def success_note(source: str, *, at: float) -> None:
     connection = redis_connection()
     with connection.pipeline(transaction=False) as pipe:
