@@ -407,6 +407,15 @@ def report(results: list[PhaseResult], forbidden_total: dict[int, int]) -> str:
         f"window ({ACTION_RESERVE} kept for actions): polling alone cannot beat "
         f"median/limit = {floor:.3f}"
     )
+    for r in results:
+        if r.actions is not None and r.seconds > 0:
+            # Each action is two requests: the action and its queue's refresh.
+            per_window = 2 * r.actions.made / r.seconds * BUDGET_WINDOW
+            text += (
+                f"\n  {r.label}: the actions took {per_window:.1f} requests per window (action + "
+                f"refresh) against the reserve of {ACTION_RESERVE}; beyond it they take slots "
+                "from the polls"
+            )
     text += "\n  403s over each whole run: " + ", ".join(
         f"{q} queues: {n}" for q, n in forbidden_total.items()
     )
