@@ -215,6 +215,25 @@ async def test_a_process_takes_each_push_once_and_writes_it_to_every_board(polle
     assert layer._get_group_channel_name(push.queue_group(queue)) not in layer.groups
 
 
+async def test_a_connection_that_fails_while_connecting_leaves_no_group_behind(
+    polled, admin_headers, monkeypatch
+):
+    queue = polled.centre.queue_numbers()[0]
+
+    def redis_gone(*args, **kwargs):
+        raise redis.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(store, "watch_register", redis_gone)
+    communicator = WebsocketCommunicator(
+        application, f"/ws/board/?queues={queue}", headers=admin_headers
+    )
+    await communicator.connect(timeout=5)  # accepted just before Redis failed
+    with pytest.raises(redis.ConnectionError):
+        await communicator.receive_from(timeout=5)  # the application ended with the error
+    layer = get_channel_layer()._get_layer()
+    assert layer._get_group_channel_name(push.queue_group(queue)) not in layer.groups
+
+
 async def test_heartbeat_frames_go_to_quiet_links_only(polled, admin_headers, settings):
     settings.WS_HEARTBEAT_SECONDS = 0.3
     busy_queue, quiet_queue = polled.centre.queue_numbers()[:2]

@@ -124,11 +124,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.grant = verdict
         self.queues = await self._subscribed_queues()
         await self._join_groups()
-        await self.accept()
-        ttl = settings.WS_HEARTBEAT_SECONDS * settings.WS_WATCHER_TTL_HEARTBEATS
-        await _redis(store.watch_register)(self.channel_name, self.queues, ttl=ttl)
-        await self._send_hello()
-        await self._send_state()
+        try:
+            await self.accept()
+            ttl = settings.WS_HEARTBEAT_SECONDS * settings.WS_WATCHER_TTL_HEARTBEATS
+            await _redis(store.watch_register)(self.channel_name, self.queues, ttl=ttl)
+            await self._send_hello()
+            await self._send_state()
+        except BaseException:
+            # Redis failed us mid-connect: the application ends without a disconnect, so the
+            # hub must not keep this connection (and its growing pending list) for ever.
+            await _hub().leave(self)
+            raise
         self.ready = True
         for event in self.pending:
             await self.board_message(event)
