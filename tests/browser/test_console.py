@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import redis
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login, screenshot
@@ -138,3 +139,38 @@ def test_an_admin_sees_the_console_in_slovak(stack, page_factory):
     expect(page.locator("h1")).to_have_text("Tabule")
     expect(page.locator("table.grid tbody tr")).to_have_count(len(stack.queues))
     screenshot(page, "home-admin-sk.png")
+
+
+def test_a_console_opened_before_the_first_poll_gets_controls_for_the_queues_that_appear(
+    stack, page_factory, celery_beat_process, settings
+):
+    """Queues the page did not know when it was rendered (a new PBX queue, or no data yet after a
+    deploy) arrive over the websocket; an admin must be able to act on them without a reload."""
+    stack.worker.terminate()
+    stack.worker.wait(timeout=15)
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(connection.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*"))
+    if keys:
+        connection.delete(*keys)
+    connection.close()
+    page = page_factory(1600, 1000)
+    login(page, stack, "admin")
+    page.goto(f"{stack.base_url}/console/")
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    assert page.locator(".q[data-queue]").count() == 0
+    expect(page.get_by_text("Read-only")).to_have_count(0)
+    page.evaluate("window.__sameDocument = true")
+
+    celery_beat_process()  # the poller finds the queues
+    queue = stack.queues[0]
+    centre = stack.sim.centre
+    ext = next(e for e in centre.members(queue) if not centre.member_state(queue, e)["paused"])
+    row = panel(page, queue).locator(f'.agent[data-ext="{ext}"]')
+    expect(row.locator('[data-action="pause"]')).to_be_visible(timeout=20000)
+    expect(panel(page, queue).locator('[data-f="add"] select')).to_have_attribute(
+        "id", f"add-{queue}"
+    )
+    row.locator('[data-action="pause"]').click()
+    expect(row).to_have_attribute("data-state", "paused", timeout=5000)
+    assert centre.member_state(queue, ext)["paused"]
+    assert page.evaluate("window.__sameDocument") is True

@@ -78,15 +78,25 @@ def home(request: HttpRequest) -> HttpResponse:
 def console(request: HttpRequest) -> HttpResponse:
     wanted = _requested_queues(request)
     queues = selectors.page_queues(wanted=wanted, allowed=visible_queues(request.user))
-    data = selectors.page_data(queues=queues, actionable=actionable_queues(request.user))
+    actionable = actionable_queues(request.user)
+    data = selectors.page_data(queues=queues, actionable=actionable)
     can_act_any = any(q.can_act for q in data.queues)
+    # Queues that appear later (a new PBX queue, a console opened before the first poll) may be
+    # ones this user acts on: the page then needs the controls' template and the extensions.
+    may_act = actionable is None or bool(actionable)
     ws_path = "/ws/board/" + (f"?queues={','.join(map(str, queues))}" if wanted else "")
     config = _page_config(ws_path=ws_path, data=data, board=None)
-    config["extensions"] = selectors.extension_choices() if can_act_any else []
+    config["extensions"] = selectors.extension_choices() if may_act else []
     return render(
         request,
         "boards/console.html",
-        {"data": data, "config": config, "can_act_any": can_act_any},
+        {
+            "data": data,
+            "config": config,
+            "can_act_any": can_act_any,
+            "may_act": may_act,
+            "act_queue": {"queue": "", "name": "", "can_act": True},
+        },
     )
 
 

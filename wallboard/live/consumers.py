@@ -221,6 +221,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    async def _send_queues(self) -> None:
+        await self.send(
+            text_data=push.frame(
+                {
+                    "type": "queues",
+                    "queues": self.queues,
+                    "can_act": sorted(await self.actable(self.queues)),
+                }
+            )
+        )
+
     async def _send_state(self) -> None:
         await self._send_snapshots(self.queues)
         state = await _redis(selectors.pbx_state_get)()
@@ -272,6 +283,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             new = [q for q in known if q not in self.queues]
             self.queues = sorted(set(self.queues) | set(new))
         if new:
+            # Say so before the first push of a new queue can arrive, so the page builds its
+            # panel with the right controls (a console may act on it) rather than read-only.
+            await self._send_queues()
             await _hub().join(self, [push.queue_group(q) for q in new])
         if rejoin:
             await self._join_own_groups()

@@ -33,6 +33,7 @@ export class BoardPage {
     this.clock = makeClock(config.time_zone, document.documentElement.lang || undefined);
     this.queueConfig = new Map(config.queues.map((q) => [q.queue, q]));
     this.panels = new Map(); // queue -> QueuePanel, in display order
+    this.canAct = new Set(config.queues.filter((q) => q.can_act).map((q) => q.queue));
     this.versions = new Map(); // queue -> highest snapshot version seen
     this.pbx = config.pbx;
     this.freshAt = parseTime(config.fresh_at);
@@ -100,15 +101,25 @@ export class BoardPage {
     }
     for (const queue of queues) {
       if (this.panels.has(queue)) continue;
-      const template = document.getElementById("queue-tpl");
-      const el = template.content.firstElementChild.cloneNode(true);
-      el.dataset.queue = String(queue);
       const config = this.queueConfig.get(queue) || {
         queue, name: String(queue), display_name: "", thresholds: DEFAULT_THRESHOLDS, can_act: false,
       };
+      // A queue that appeared after the page was rendered: the server says (hello, queues)
+      // whether this user may act on it; the console has a panel template with controls.
+      const actTemplate = document.getElementById("queue-tpl-act");
+      config.can_act = Boolean(actTemplate) && this.canAct.has(queue);
+      const template = config.can_act ? actTemplate : document.getElementById("queue-tpl");
+      const el = template.content.firstElementChild.cloneNode(true);
+      el.dataset.queue = String(queue);
       this.queueConfig.set(queue, config);
       el.querySelector('[data-f="qname"]').textContent = config.name;
       el.querySelector(".q-num").textContent = String(queue);
+      const select = el.querySelector('select[name="extension"]');
+      if (select) {
+        select.id = `add-${queue}`;
+        const label = el.querySelector("label[for]");
+        if (label) label.htmlFor = select.id;
+      }
       this.container.appendChild(el);
       this.#adopt(el, config);
       changed = true;
@@ -146,6 +157,12 @@ export class BoardPage {
         // A new connection sends every snapshot as it is now. If the server's Redis was
         // wiped, its versions start again from 1: forget ours so the board cannot stick.
         this.versions.clear();
+        this.canAct = new Set(message.can_act || []);
+        this.#subscribe(message.queues || []);
+        break;
+      case "queues":
+        // New queues on the PBX for a page that shows all queues.
+        this.canAct = new Set(message.can_act || []);
         this.#subscribe(message.queues || []);
         break;
       case "snapshot":
