@@ -29,10 +29,18 @@ MICRO = 1_000_000
 Op = tuple[str, float, float]  # priority, pause before, max_wait
 
 
-def _redis_budget(key: str, requests: int, window: float, reserve: int) -> RedisBudget:
+def _redis_budget(
+    key: str, requests: int, window: float, reserve: int, guard: float = 0.05
+) -> RedisBudget:
     connection = redis.Redis(host="127.0.0.1", port=6379)
     return RedisBudget(
-        connection, key=key, requests=requests, window=window, reserve=reserve, block_seconds=60
+        connection,
+        key=key,
+        requests=requests,
+        window=window,
+        reserve=reserve,
+        block_seconds=60,
+        guard=guard,
     )
 
 
@@ -442,15 +450,19 @@ def _check_reserve(results: list[dict[str, Any]], seconds: float, requests: int,
     assert_strict_window(grants, requests, reserve, seconds=0.5)
 
 
+# The reserve tests run without the guard. With it, a poll granted in the guard's margin counts
+# against N a little longer (window + guard), so an action may wait up to the guard for its slot:
+# 50 ms in a 5-s window in production, but 10 % of these tests' 0.5-s window, where an action that
+# never waits was refused now and then under CPU load. The guard has its own property test.
 def test_the_action_reserve_holds_under_polling_load_across_processes(redis_client, budget_key):
-    make = functools.partial(_redis_budget, budget_key, 6, 0.5, 2)
+    make = functools.partial(_redis_budget, budget_key, 6, 0.5, 2, 0.0)
     jobs = [functools.partial(_poll_until, make, 2.0) for _ in range(3)]
     jobs.append(functools.partial(_act_every, make, 0.3, 6))
     _check_reserve(run_in_processes(jobs), 2.0, 6, 2)
 
 
 def test_the_action_reserve_holds_under_polling_load_across_threads():
-    budget = LocalBudget(requests=6, window=0.5, reserve=2, block_seconds=60)
+    budget = LocalBudget(requests=6, window=0.5, reserve=2, block_seconds=60, guard=0.0)
     jobs = [functools.partial(_poll_until, lambda: budget, 2.0) for _ in range(3)]
     jobs.append(functools.partial(_act_every, lambda: budget, 0.3, 6))
     _check_reserve(run_in_threads(jobs), 2.0, 6, 2)
