@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.conftest import ROOT, live_environment
 
@@ -158,6 +159,20 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     return path
+
+
+def poller_stopped_and_redis_wiped(stack: Stack, settings) -> None:
+    """The product as right after a deploy or a Redis restart: no poller running, nothing cached.
+    A page opened now has no queues; ``celery_beat_process()`` starts the poller again."""
+    stack.worker.terminate()
+    stack.worker.wait(timeout=15)
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(connection.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*"))
+        if keys:
+            connection.delete(*keys)
+    finally:
+        connection.close()
 
 
 def kiosk_url(stack: Stack, name: str, *queues: int) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import redis
 from playwright.sync_api import expect
 
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import login, poller_stopped_and_redis_wiped, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -146,13 +145,7 @@ def test_a_console_opened_before_the_first_poll_gets_controls_for_the_queues_tha
 ):
     """Queues the page did not know when it was rendered (a new PBX queue, or no data yet after a
     deploy) arrive over the websocket; an admin must be able to act on them without a reload."""
-    stack.worker.terminate()
-    stack.worker.wait(timeout=15)
-    connection = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(connection.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*"))
-    if keys:
-        connection.delete(*keys)
-    connection.close()
+    poller_stopped_and_redis_wiped(stack, settings)
     page = page_factory(1600, 1000)
     login(page, stack, "admin")
     page.goto(f"{stack.base_url}/console/")

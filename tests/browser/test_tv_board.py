@@ -7,10 +7,9 @@ import re
 import time
 
 import pytest
-import redis
 from playwright.sync_api import expect
 
-from tests.browser.conftest import kiosk_url, screenshot
+from tests.browser.conftest import kiosk_url, poller_stopped_and_redis_wiped, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -244,12 +243,7 @@ def test_a_tv_opened_before_the_first_poll_fills_in_by_itself(
     """A TV switched on while the product has no data yet (first start, or Redis restarted)
     shows queues as the poller finds them, without a reload: weeks later, a queue added on the
     PBX appears the same way."""
-    stack.worker.terminate()
-    stack.worker.wait(timeout=15)
-    connection = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(connection.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*"))
-    if keys:
-        connection.delete(*keys)
+    poller_stopped_and_redis_wiped(stack, settings)
     page = page_factory(1920, 1080)
     page.goto(kiosk_url(stack, f"tv-early-{stack.suffix}"))
     expect(page.locator("body")).to_have_attribute("data-conn", "open")

@@ -44,6 +44,13 @@ def _redis_budget(
     )
 
 
+def _budget(kind: str, key: str, requests: int, window: float, reserve: int) -> Budget:
+    """The shared budget (``kind`` "redis") or the in-process one ("local"), same limits."""
+    if kind == "redis":
+        return _redis_budget(key, requests, window, reserve)
+    return LocalBudget(requests=requests, window=window, reserve=reserve)
+
+
 # --- workers (run in a child process or a thread) ---
 
 
@@ -275,10 +282,7 @@ def test_each_lane_follows_its_own_rule(steps, limits, guard):
 @pytest.mark.parametrize("kind", ["redis", "local"])
 def test_actions_within_the_reserve_never_delay_polls(redis_client, budget_key, kind):
     requests, reserve = 6, 2
-    if kind == "redis":
-        budget: Budget = _redis_budget(budget_key, requests, 5.0, reserve)
-    else:
-        budget = LocalBudget(requests=requests, window=5.0, reserve=reserve)
+    budget = _budget(kind, budget_key, requests, 5.0, reserve)
     for _ in range(reserve):
         budget.acquire(priority="action")
     for _ in range(requests - reserve):  # the polls' whole share, at once
@@ -290,10 +294,7 @@ def test_actions_within_the_reserve_never_delay_polls(redis_client, budget_key, 
 @pytest.mark.parametrize("kind", ["redis", "local"])
 def test_background_borrows_the_reserve_but_leaves_the_last_slot(redis_client, budget_key, kind):
     requests, reserve = 6, 2
-    if kind == "redis":
-        budget: Budget = _redis_budget(budget_key, requests, 5.0, reserve)
-    else:
-        budget = LocalBudget(requests=requests, window=5.0, reserve=reserve)
+    budget = _budget(kind, budget_key, requests, 5.0, reserve)
     for _ in range(requests - reserve):
         budget.acquire(priority="poll", max_wait=0)
     budget.acquire(priority="background", max_wait=0)  # one reserve slot is idle: borrowed
@@ -371,10 +372,7 @@ def test_a_refusal_says_when_its_own_rule_frees_a_slot(
     redis_client, budget_key, kind, grants, lane, frees, rule
 ):
     requests, reserve, window = 4, 2, 1.0
-    if kind == "redis":
-        budget: Budget = _redis_budget(budget_key, requests, window, reserve)
-    else:
-        budget = LocalBudget(requests=requests, window=window, reserve=reserve)
+    budget = _budget(kind, budget_key, requests, window, reserve)
     times = []
     for granted_lane in grants:
         times.append(budget.acquire(priority=granted_lane, max_wait=0))
@@ -470,10 +468,7 @@ def test_the_action_reserve_holds_under_polling_load_across_threads():
 
 @pytest.mark.parametrize("kind", ["redis", "local"])
 def test_exhaustion_says_when_the_next_slot_frees(redis_client, budget_key, kind):
-    if kind == "redis":
-        budget: Budget = _redis_budget(budget_key, 2, 1.0, 0)
-    else:
-        budget = LocalBudget(requests=2, window=1.0, reserve=0)
+    budget = _budget(kind, budget_key, 2, 1.0, 0)
     budget.acquire()
     budget.acquire()
     assert budget.used() == 2
