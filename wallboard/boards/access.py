@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -101,12 +101,7 @@ def kiosk_from_token(token: str) -> Kiosk | None:
     )
     if row is None:
         return None
-    now = timezone.now()
-    # A TV reconnecting in a loop must not turn into a database write per attempt.
-    if row.last_seen is None or now - row.last_seen > timedelta(
-        seconds=KIOSK_LAST_SEEN_RESOLUTION_SECONDS
-    ):
-        KioskToken.objects.filter(pk=row.pk).update(last_seen=now)
+    _note_seen([(row.pk, row.last_seen)])
     queues = row.queue_set()
     return Kiosk(
         id=row.pk,
@@ -130,9 +125,15 @@ def live_kiosk_tokens(tokens: Iterable[str]) -> set[str]:
         .filter(token_hash__in=list(by_hash))
         .values_list("pk", "token_hash", "last_seen")
     )
+    _note_seen([(pk, last_seen) for pk, _hash, last_seen in rows])
+    return {by_hash[token_hash] for _pk, token_hash, _last_seen in rows}
+
+
+def _note_seen(rows: list[tuple[int, datetime | None]]) -> None:
+    """Write ``last_seen`` for these kiosk tokens, at most once a resolution period each: a TV
+    reconnecting in a loop must not turn into a database write per attempt."""
     now = timezone.now()
     stale = now - timedelta(seconds=KIOSK_LAST_SEEN_RESOLUTION_SECONDS)
-    seen = [pk for pk, _hash, last_seen in rows if last_seen is None or last_seen < stale]
+    seen = [pk for pk, last_seen in rows if last_seen is None or last_seen < stale]
     if seen:
         KioskToken.objects.filter(pk__in=seen).update(last_seen=now)
-    return {by_hash[token_hash] for _pk, token_hash, _last_seen in rows}

@@ -153,17 +153,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     # --- layer events ----------------------------------------------------------------------
 
-    async def dispatch(self, message: dict) -> None:
-        # Channels runs a database-connection cleanup (a thread hop through the one
-        # thread-sensitive executor) before every handler; a push touches no database, and with
-        # a thousand boards those hops were a third of Daphne's time (docs/benchmarks.md).
-        if message.get("type") == push.EVENT_BOARD_MESSAGE:
-            await self.board_message(message)
-            return
-        await super().dispatch(message)
-
     async def board_message(self, event: dict) -> None:
-        """A frame serialised once by the publisher: forward it as it is."""
+        """A frame serialised once by the publisher: forward it as it is.
+
+        Called by the process hub directly, not through Channels' dispatch, which would run a
+        database-connection cleanup (a thread hop) before every push (docs/benchmarks.md).
+        """
         if not self.ready:
             self.pending.append(event)
             return
