@@ -540,6 +540,12 @@ class SimulatorServer(ThreadingHTTPServer):
             self._open.add(request)
         super().process_request(request, client_address)
 
+    def process_request_thread(self, request, client_address) -> None:
+        # Named after the port, so that a test (or a thread dump) can tell this simulator's
+        # connections from another's in the same process.
+        threading.current_thread().name = f"pbx-sim-{self.server_address[1]}-request"
+        super().process_request_thread(request, client_address)
+
     def shutdown_request(self, request) -> None:
         with self._open_lock:
             self._open.discard(request)

@@ -315,14 +315,17 @@ def test_staffing_follows_the_hour_and_scripts_override_shifts():
 
 
 def test_stop_ends_every_thread_and_closes_the_port(http):
+    # Only this simulator's threads: other tests' simulators and servers may still have
+    # threads of their own winding down in this process.
+    before = set(threading.enumerate())
+    port: list[int] = []
+
     def simulator_threads() -> list[str]:
-        return [
-            t.name
-            for t in threading.enumerate()
-            if t.name.startswith("pbx-sim") or "process_request" in t.name
-        ]
+        ours = ("pbx-sim", "pbx-sim-http", f"pbx-sim-{port[0]}-request")
+        return [t.name for t in threading.enumerate() if t not in before and t.name in ours]
 
     with start_simulator(config(autopilot=True, speed=50)) as sim:
+        port.append(sim.port)
         for _ in range(3):
             assert http.get(url(sim, "/api/queue/")).ok  # a keep-alive connection stays open
         assert simulator_threads()
