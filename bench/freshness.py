@@ -55,7 +55,7 @@ from pbxapi.simulator import SimulatorConfig, start_simulator
 
 BUDGET_REQUESTS = 18
 BUDGET_WINDOW = 5.0
-ACTION_RESERVE = 2  # slots of each window that polls may not use (the product's default)
+ACTION_RESERVE = 1  # slots of each window that polls may not use (the product's default)
 PBX_LIMIT = 20
 STATUS_PATH = "/api/queue/status"
 BENCH_USER = "bench-admin"
@@ -241,11 +241,14 @@ class PhaseResult:
     starved_queues: int
     mix: dict[str, int]
     actions: ActionStats | None = None
+    start: float = 0.0
+    end: float = 0.0
+    reserve: int = ACTION_RESERVE
 
 
 def phase_result(
     label: str, *, sim, recorder: StatusRecorder, queue_numbers: list[int], start: float,
-    end: float, actions: ActionStats | None = None,
+    end: float, actions: ActionStats | None = None, reserve: int = ACTION_RESERVE,
 ) -> PhaseResult:  # fmt: skip
     budget_rate = BUDGET_REQUESTS / BUDGET_WINDOW
     by_queue = recorder.by_queue(start, end)
@@ -272,6 +275,9 @@ def phase_result(
         starved_queues=sum(1 for q in queue_numbers if len(by_queue.get(q, [])) < 2),
         mix=dict(Counter(f"{e.method} {e.path}" for e in log).most_common()),
         actions=actions,
+        start=start,
+        end=end,
+        reserve=reserve,
     )
 
 
@@ -300,7 +306,7 @@ def run_queue_count(queues: int, args: argparse.Namespace) -> tuple[list[PhaseRe
             env = wallboard_env(
                 ws, pbx_url=sim.url, pbx_user="bench", pbx_password=password,
                 PBX_BUDGET_REQUESTS=str(BUDGET_REQUESTS), PBX_BUDGET_WINDOW=str(BUDGET_WINDOW),
-                PBX_ACTION_RESERVE=str(ACTION_RESERVE),
+                PBX_ACTION_RESERVE=str(args.reserve),
             )  # fmt: skip
             manage(env, "migrate", "--noinput")
             django_shell(
@@ -333,7 +339,8 @@ def run_queue_count(queues: int, args: argparse.Namespace) -> tuple[list[PhaseRe
                 mid = time.monotonic()
                 results.append(
                     phase_result(f"{queues} queues, polling", sim=sim, recorder=recorder,
-                                 queue_numbers=queue_numbers, start=start, end=mid)
+                                 queue_numbers=queue_numbers, start=start, end=mid,
+                                 reserve=args.reserve)
                 )  # fmt: skip
                 print(f"[{queues} queues] phase 1 done", flush=True)
 
@@ -349,7 +356,7 @@ def run_queue_count(queues: int, args: argparse.Namespace) -> tuple[list[PhaseRe
                     phase_result(
                         f"{queues} queues, +{args.actions_per_minute:g} actions/min", sim=sim,
                         recorder=recorder, queue_numbers=queue_numbers, start=mid, end=end,
-                        actions=stats,
+                        actions=stats, reserve=args.reserve,
                     )
                 )  # fmt: skip
                 print(f"[{queues} queues] phase 2 done", flush=True)
@@ -360,6 +367,16 @@ def run_queue_count(queues: int, args: argparse.Namespace) -> tuple[list[PhaseRe
                 if not worker.running():
                     print(f"[{queues} queues] the Celery worker died:\n{worker.log_tail()}")
     finally:
+        if args.dump:
+            with args.dump.open("a") as out:
+                for e in sim.requests_log.snapshot():
+                    row = {"q": queues, "at": e.at, "path": e.path, "status": e.status}
+                    out.write(json.dumps(row) + "\n")
+                for at, queue in recorder.calls:
+                    out.write(json.dumps({"q": queues, "at": at, "status_of": queue}) + "\n")
+                for r in results:
+                    row = {"q": queues, "phase": r.label, "start": r.start, "end": r.end}
+                    out.write(json.dumps(row) + "\n")
         sim.stop()
     all_forbidden = sum(1 for e in sim.requests_log.snapshot() if e.status == 403)
     return results, all_forbidden
@@ -401,20 +418,21 @@ def report(results: list[PhaseResult], forbidden_total: dict[int, int]) -> str:
         + ", ".join(f"{path} {n}" for path, n in r.mix.items())
         for r in results
     )
-    floor = BUDGET_REQUESTS / (BUDGET_REQUESTS - ACTION_RESERVE)
+    reserve = results[0].reserve if results else ACTION_RESERVE
+    floor = BUDGET_REQUESTS / (BUDGET_REQUESTS - reserve)
     text += (
-        f"\n  polls may use {BUDGET_REQUESTS - ACTION_RESERVE} of the {BUDGET_REQUESTS} slots per "
-        f"window ({ACTION_RESERVE} kept for actions): polling alone cannot beat "
+        f"\n  polls may use {BUDGET_REQUESTS - reserve} of the {BUDGET_REQUESTS} slots per "
+        f"window ({reserve} kept for actions): polling alone cannot beat "
         f"median/limit = {floor:.3f}"
     )
     for r in results:
         if r.actions is not None and r.seconds > 0:
-            # Each action is two requests: the action and its queue's refresh.
-            per_window = 2 * r.actions.made / r.seconds * BUDGET_WINDOW
+            # A pause/unpause is one request (its result is shown from the PBX's answer).
+            per_window = r.actions.made / r.seconds * BUDGET_WINDOW
             text += (
-                f"\n  {r.label}: the actions took {per_window:.1f} requests per window (action + "
-                f"refresh) against the reserve of {ACTION_RESERVE}; beyond it they take slots "
-                "from the polls"
+                f"\n  {r.label}: the actions took {per_window:.1f} requests per window; the "
+                "poller leaves the other lanes what they recently used, rounded up (at least "
+                f"the reserve of {reserve})"
             )
     text += "\n  403s over each whole run: " + ", ".join(
         f"{q} queues: {n}" for q, n in forbidden_total.items()
@@ -460,6 +478,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--actions-per-minute", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep logs and the temp directory")
+    parser.add_argument("--reserve", type=int, default=ACTION_RESERVE, help="PBX_ACTION_RESERVE")
+    parser.add_argument("--dump", type=Path, help="write every PBX request seen (JSON lines) here")
     parser.add_argument("--quick", action="store_true", help="8 queues, 40 s per phase")
     args = parser.parse_args(argv)
     if args.quick:

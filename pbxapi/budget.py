@@ -16,21 +16,26 @@ Three lanes share the N slots of a window; ``reserve`` (R) slots are kept for ag
   the reserve protects actions from polls *and* polls from actions. Only when actions and
   background requests together take more than R slots of a window do they push polls back.
 - ``"background"`` (slow, deferrable fetches: the queue list, extension names, today's call
-  records): granted while the window holds fewer than N - min(1, R) in all. They may borrow the
+  records): granted while the window holds fewer than N - (R - 1) in all. They may borrow the
   reserve when actions do not need it (so they never take a slot of the polls' share, which
-  keeps the polls' even spacing intact), but always leave the last slot for an action. Callers
-  ask with ``max_wait=0`` and simply try again later when refused.
+  keeps the polls' even spacing intact), but leave the last slot of a larger reserve for an
+  action. With a one-slot reserve (the default) they may take that slot too: they are a few a
+  minute, and an action that finds it taken claims the next slot that frees (below), a third of
+  a second later. Callers ask with ``max_wait=0`` and simply try again later when refused.
 
-So polls <= N - R and everything <= N in any window, whatever the mix; an action finds at
-least one slot even while polls and background requests saturate everything they may use
-(R of them if background requests are idle).
+So polls <= N - R and everything <= N in any window, whatever the mix; with R >= 2 an action
+finds a slot at once even while polls and background requests saturate everything they may use.
+
+How many slots the poller really leaves is its own business (``wallboard.live.poller`` leaves
+more than R while actions use more): ``usage()`` tells it what the other lanes took.
 
 The PBX counts requests as they arrive, we count grants: a request reaches the PBX some
 milliseconds after its grant, and not always equally late. So a slot of the N is reused only
 ``guard`` seconds (50 ms) after its grant left the window: the "all grants < N" rule of actions
 and polls counts over ``window + guard``. That costs nothing while the total stays below N
 (polls alone use N - R) and keeps a full window at N as the PBX sees it. The polls' own share
-and background's N - min(1, R) (which leaves a slot anyway) count over the plain window.
+and background's N - (R - 1), when below N (it leaves a slot anyway), count over the plain
+window.
 
 A refused request learns how long to wait: until the grant whose leaving makes its rule hold
 leaves the window (for a poll, the later of its two rules).
@@ -56,7 +61,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import redis
 
@@ -64,6 +69,14 @@ from pbxapi.errors import Blocked, BudgetExhausted, BudgetUnavailable, InvalidAr
 
 Priority = Literal["poll", "action", "background"]
 PRIORITIES: tuple[str, ...] = ("poll", "action", "background")
+
+
+class Usage(NamedTuple):
+    """Grants in the last window: in all, and the polls' own (the rest is actions, background)."""
+
+    total: int
+    polls: int
+
 
 # A slot frees the instant the oldest grant leaves the window; wake a hair later, plus a little
 # jitter so processes that wait for the same slot do not all wake at once.
@@ -90,6 +103,10 @@ class Budget(Protocol):
 
     def used(self) -> int:
         """Requests granted in the last window."""
+        ...
+
+    def usage(self) -> Usage:
+        """Requests granted in the last window: in all, and on the poll lane."""
         ...
 
 
@@ -120,7 +137,7 @@ def _limits(priority: str, requests: int, reserve: int) -> tuple[int, int | None
     if priority == "poll":
         return requests, requests - reserve
     if priority == "background":
-        return requests - min(1, reserve), None
+        return requests - max(0, reserve - 1), None
     return requests, None
 
 
@@ -222,6 +239,13 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 return redis.call('ZCOUNT', KEYS[1], string.format('%d', now - tonumber(ARGV[1])), '+inf')
 """
 
+# KEYS[1] grant log, KEYS[2] the polls' own log. ARGV[1] window in µs. Returns {all, polls}.
+_USAGE_LUA = """
+local t = redis.call('TIME')
+local since = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(ARGV[1]))
+return {redis.call('ZCOUNT', KEYS[1], since, '+inf'), redis.call('ZCOUNT', KEYS[2], since, '+inf')}
+"""
+
 _MICRO = 1_000_000
 
 
@@ -240,7 +264,7 @@ class RedisBudget:
         key: str,
         requests: int = 18,
         window: float = 5.0,
-        reserve: int = 2,
+        reserve: int = 1,
         block_seconds: float = 1800.0,
         guard: float = 0.05,
     ) -> None:
@@ -259,6 +283,7 @@ class RedisBudget:
         self._acquire = redis_client.register_script(_ACQUIRE_LUA)
         self._block = redis_client.register_script(_BLOCK_LUA)
         self._used = redis_client.register_script(_USED_LUA)
+        self._usage = redis_client.register_script(_USAGE_LUA)
 
     def acquire(self, *, priority: str = "poll", max_wait: float = 0.0) -> float:
         _check_priority(priority)
@@ -306,6 +331,14 @@ class RedisBudget:
     def used(self) -> int:
         return int(self._run(self._used, keys=[self.log_key], args=[int(self.window * _MICRO)]))
 
+    def usage(self) -> Usage:
+        total, polls = self._run(
+            self._usage,
+            keys=[self.log_key, self.poll_log_key],
+            args=[int(self.window * _MICRO)],
+        )
+        return Usage(int(total), int(polls))
+
     def _run(self, script, *, keys: list[str], args: list[object]):  # type: ignore[no-untyped-def]
         try:
             return script(keys=keys, args=args)
@@ -326,7 +359,7 @@ class LocalBudget:
         *,
         requests: int = 18,
         window: float = 5.0,
-        reserve: int = 2,
+        reserve: int = 1,
         block_seconds: float = 1800.0,
         guard: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
@@ -406,6 +439,15 @@ class LocalBudget:
             now = self._clock()
             self._forget_before(now)
             return sum(1 for granted in self._grants if granted >= now - self.window)
+
+    def usage(self) -> Usage:
+        with self._lock:
+            now = self._clock()
+            self._forget_before(now)
+            return Usage(
+                sum(1 for granted in self._grants if granted >= now - self.window),
+                sum(1 for granted in self._poll_grants if granted >= now - self.window),
+            )
 
     def _current_block(self) -> float | None:
         if self._blocked_until is not None and self._blocked_until <= time.time():

@@ -576,7 +576,7 @@ def budget_from_env(environ: Mapping[str, str] = os.environ) -> Budget:
     limits = {
         "requests": int(_env_float(environ, "PBX_BUDGET_REQUESTS", 18)),
         "window": _env_float(environ, "PBX_BUDGET_WINDOW", 5.0),
-        "reserve": int(_env_float(environ, "PBX_ACTION_RESERVE", 2)),
+        "reserve": int(_env_float(environ, "PBX_ACTION_RESERVE", 1)),
         "block_seconds": _env_float(environ, "PBX_BLOCK_SECONDS", 1800.0),
     }
     redis_url = environ.get("REDIS_URL", "")

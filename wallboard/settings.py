@@ -175,7 +175,7 @@ PBX_CONNECT_TIMEOUT = env_float("PBX_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 PBX_READ_TIMEOUT = env_float("PBX_READ_TIMEOUT", 10.0, minimum=0.1)
 PBX_BUDGET_REQUESTS = env_int("PBX_BUDGET_REQUESTS", 18, minimum=1)
 PBX_BUDGET_WINDOW = env_float("PBX_BUDGET_WINDOW", 5.0, minimum=0.1)
-PBX_ACTION_RESERVE = env_int("PBX_ACTION_RESERVE", 2, minimum=0)
+PBX_ACTION_RESERVE = env_int("PBX_ACTION_RESERVE", 1, minimum=0)
 PBX_BLOCK_SECONDS = env_float("PBX_BLOCK_SECONDS", 1800.0, minimum=1)
 if PBX_ACTION_RESERVE >= PBX_BUDGET_REQUESTS:
     raise ImproperlyConfigured("PBX_ACTION_RESERVE must be smaller than PBX_BUDGET_REQUESTS")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import override_settings
 
+from tests.live.helpers import pbx_paths
 from wallboard.control import services
 from wallboard.control.models import MemberAction
 from wallboard.control.services import (
@@ -18,8 +19,11 @@ from wallboard.control.services import (
     Reason,
     member_action,
 )
-from wallboard.live import selectors
-from wallboard.live.pbx import pbx_budget
+from wallboard.live import selectors, store
+from wallboard.live import services as live_services
+from wallboard.live.pbx import pbx_budget, pbx_client
+from wallboard.live.snapshots import status_normalise
+from wallboard.live.store import SOURCE_CALLS, source_queue_status
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +123,76 @@ def test_it_unpauses_adds_and_removes(pbx, admin_user):
     ]
     snapshot = selectors.snapshot_get(queue=queue)
     assert outsider not in {m["extension"] for m in snapshot["members"]}
+
+
+def _polled(queue: int) -> None:
+    """The poller has fetched the queue (its status and the calls) and built its snapshot."""
+    live_services.source_fetch(SOURCE_CALLS)
+    live_services.source_fetch(source_queue_status(queue))
+
+
+def test_a_pause_is_shown_from_the_pbxs_answer_without_a_request(pbx, admin_user):
+    """The PBX's "Paused" says all that changed: every board shows it at once, and the one
+    request spent is the action's (a refresh would cost the boards a slot of their polling)."""
+    queue = first_queue(pbx)
+    extension = member_extensions(pbx, queue)[0]
+    _polled(queue)
+    version = selectors.snapshot_get(queue=queue)["version"]
+    spent = pbx_requests(pbx)
+
+    outcome = act(admin_user, queue, extension, "pause")
+
+    assert outcome.ok
+    assert pbx_paths(pbx, spent) == ["/api/queue/pause"]
+    snapshot = selectors.snapshot_get(queue=queue)
+    member = next(m for m in snapshot["members"] if m["extension"] == extension)
+    assert (member["paused"], member["state"]) == (True, "paused")
+    assert snapshot["version"] > version
+    # The queue's next poll confirms it: nothing changes on the boards.
+    live_services.source_fetch(source_queue_status(queue))
+    assert selectors.snapshot_get(queue=queue)["version"] == snapshot["version"]
+
+
+def test_an_older_answer_in_flight_does_not_undo_a_pause(pbx, admin_user):
+    """A poll requested before the pause and answered after it may not include it yet."""
+    queue = first_queue(pbx)
+    extension = member_extensions(pbx, queue)[0]
+    _polled(queue)
+    requested = time.time()
+    status = pbx_client().queue_status(queue)  # the PBX answers: not paused
+    act(admin_user, queue, extension, "pause")
+    # ... and that answer is stored only now, after the pause was shown.
+    store.source_set(
+        source_queue_status(queue),
+        status_normalise(status, fetched=time.time(), requested=requested),
+    )
+    live_services.snapshots_rebuild(queues=[queue])
+
+    member = next(
+        m for m in selectors.snapshot_get(queue=queue)["members"] if m["extension"] == extension
+    )
+    assert member["paused"] is True
+    # A status requested after the pause is the PBX's word: an agent unpaused at the phone.
+    pbx.centre.set_paused(queue, extension, False)
+    live_services.source_fetch(source_queue_status(queue))
+    member = next(
+        m for m in selectors.snapshot_get(queue=queue)["members"] if m["extension"] == extension
+    )
+    assert member["paused"] is False
+
+
+def test_an_add_fetches_the_queue_at_once(pbx, admin_user):
+    """Who is in the queue, and with which details, only the PBX knows: one request more."""
+    queue = first_queue(pbx)
+    outsider = a_non_member(pbx, queue)
+    _polled(queue)
+    spent = pbx_requests(pbx)
+
+    assert act(admin_user, queue, outsider, "add").ok
+
+    assert pbx_paths(pbx, spent) == ["/api/queue/add", "/api/queue/status"]
+    snapshot = selectors.snapshot_get(queue=queue)
+    assert outsider in {m["extension"] for m in snapshot["members"]}
 
 
 def test_a_team_lead_may_act_on_their_queue_only(pbx, team_lead):

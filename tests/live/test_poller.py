@@ -29,6 +29,11 @@ def _first_build_watched(sim):
     store.watch_register("test-board", sim.centre.queue_numbers(), ttl=120)
 
 
+def _grid_restart() -> None:
+    """A grid last used long ago: the tick's first slot is now."""
+    store.poll_grid_set({"slot": time.time() - 100, "demand": 0.0, "at": time.time() - 100})
+
+
 def _member(queue, extension):
     snapshot = selectors.snapshot_get(queue=queue)
     return next(m for m in snapshot["members"] if m["extension"] == extension)
@@ -216,17 +221,71 @@ def test_it_spends_the_polling_budget_without_exceeding_it(simulator_factory, se
 
 def test_poll_requests_sit_on_an_even_grid(live_settings):
     spacing = poller.poll_spacing_seconds()
+    # The polls' share, spread over the window and the budget's guard (the "all < N" span).
     assert spacing == pytest.approx(
-        live_settings.PBX_BUDGET_WINDOW
+        (live_settings.PBX_BUDGET_WINDOW + pbx_budget().guard)
         / (live_settings.PBX_BUDGET_REQUESTS - live_settings.PBX_ACTION_RESERVE)
     )
-    assert poller._pace(1.0) == 0.0  # the first request goes at once
-    assert poller._pace(1.0) == pytest.approx(spacing, abs=0.01)  # the next waits its slot
+    assert poller._pace(1.0) == (0.0, None)  # the first request goes at once
+    wait, before = poller._pace(1.0)
+    assert wait == pytest.approx(spacing, abs=0.01)  # the next waits its slot
+    assert before["slot"] == pytest.approx(time.time(), abs=0.5)
     assert poller._pace(spacing / 10) is None  # a slot after the tick is left to the next tick
     # Long after (idle, blocked): the grid restarts instead of bursting to catch up.
-    store.poll_grid_set(time.time() - 10 * live_settings.PBX_BUDGET_WINDOW)
-    assert poller._pace(1.0) == 0.0
-    assert store.poll_grid_get() == pytest.approx(time.time(), abs=0.5)
+    store.poll_grid_set({"slot": time.time() - 10 * live_settings.PBX_BUDGET_WINDOW})
+    assert poller._pace(1.0)[0] == 0.0
+    assert store.poll_grid_get()["slot"] == pytest.approx(time.time(), abs=0.5)
+
+
+def test_a_grid_stored_by_an_older_version_is_read(live_settings):
+    store.redis_connection().set(store.key("poll-grid"), repr(time.time() - 100))
+    assert poller._pace(1.0)[0] == 0.0
+    assert store.poll_grid_get()["demand"] == 0.0  # the budget's window is empty
+
+
+@pytest.mark.parametrize(
+    ("reserve", "demand", "left"),
+    [
+        (1, 0.0, 1),  # polling alone: the reserve
+        (1, 0.14, 1),  # a few background fetches a minute fit into it
+        (1, 1.0, 1),  # one action per window: still fits
+        (1, 1.81, 2),  # 20 actions a minute and the background: room for 2
+        (2, 0.5, 2),  # never fewer than the reserve
+        (1, 40.0, 17),  # never all of them: the boards keep one slot per window
+    ],
+)
+def test_the_polls_leave_the_other_lanes_what_they_use(live_settings, reserve, demand, left):
+    live_settings.PBX_ACTION_RESERVE = reserve
+    assert poller.polls_leave(demand) == left
+    share = live_settings.PBX_BUDGET_REQUESTS - left
+    assert poller.poll_spacing_seconds(demand) == pytest.approx(
+        (live_settings.PBX_BUDGET_WINDOW + pbx_budget().guard) / share
+    )
+
+
+def test_the_demand_follows_what_the_other_lanes_used():
+    tau = poller.DEMAND_TIME_CONSTANT_SECONDS
+    assert poller.demand_update(None, others=2, now=100.0) == 2.0
+    grid = {"slot": 99.0, "demand": 0.0, "at": 100.0}
+    # One action in the window moves the estimate a little, not to a whole slot.
+    once = poller.demand_update(grid, others=1, now=101.0)
+    assert 0.0 < once < 0.1
+    # Kept up for several time constants, it gets there; after that, it decays back.
+    busy = poller.demand_update(grid, others=2, now=100.0 + 5 * tau)
+    assert busy == pytest.approx(2.0, abs=0.02)
+    idle = poller.demand_update({**grid, "demand": busy}, others=0, now=100.0 + tau)
+    assert idle == pytest.approx(busy / 2.718, rel=0.01)
+
+
+def test_the_grid_leaves_room_for_actions_the_budget_has_seen(live_settings):
+    """The poller reads the budget's usage: with the other lanes busy, its slots spread out."""
+    budget = pbx_budget()
+    store.poll_grid_set({"slot": time.time(), "demand": 1.9, "at": time.time()})
+    budget.acquire(priority="action", max_wait=0)
+    budget.acquire(priority="action", max_wait=0)
+    wait, _before = poller._pace(5.0)
+    assert wait == pytest.approx(poller.poll_spacing_seconds(2.0), abs=0.02)
+    assert store.poll_grid_get()["demand"] == pytest.approx(1.9, abs=0.01)
 
 
 def _due(sim) -> list[str]:
@@ -253,10 +312,12 @@ def test_a_source_the_budget_refuses_keeps_its_place(simulator):
     assert first not in poller.BACKGROUND_SOURCES
     before = store.attempts_get().get(first)
     _spend_budget("action")
-    store.poll_grid_set(time.time() - 100)  # the grid restarts: the tick's first slot is now
+    _grid_restart()  # the grid restarts: the tick's first slot is now
+    grid = store.poll_grid_get()
     report = poller.poll_tick(seconds=0.2)
     assert report.fetched == []
     assert store.attempts_get().get(first) == before
+    assert store.poll_grid_get() == grid  # its grid slot is taken again, not skipped
     assert _due(simulator)[0] == first
 
 
@@ -265,7 +326,7 @@ def test_an_action_refresh_counts_as_the_queues_poll(simulator):
     first = next(s for s in _due(simulator) if s.startswith(store.QUEUE_STATUS_PREFIX))
     services.queue_refresh(queue=int(first.removeprefix(store.QUEUE_STATUS_PREFIX)))
     assert _due(simulator)[-1] == first  # just fetched: the back of the round-robin
-    store.poll_grid_set(time.time() - 100)
+    _grid_restart()
     report = poller.poll_tick(seconds=0.1)  # grid slots at 0 and 1/16 s: the two others
     assert report.fetched
     assert first not in report.fetched
@@ -288,7 +349,7 @@ def test_a_refresh_made_during_a_tick_counts_too(simulator_factory, monkeypatch)
         return changed
 
     monkeypatch.setattr(services, "source_fetch", fetch_then_an_action_refreshes)
-    store.poll_grid_set(time.time() - 100)
+    _grid_restart()
     report = poller.poll_tick(seconds=0.2)  # grid slots at 0, 1/16, 2/16, 3/16 s
     assert refreshed
     assert len(report.fetched) >= 2
@@ -313,14 +374,14 @@ def test_background_sources_do_not_take_grid_slots(simulator, monkeypatch):
     real_pace = poller._pace
 
     def counting_pace(remaining):
-        wait = real_pace(remaining)
-        if wait is not None:
-            paced.append(wait)
-        return wait
+        paced_slot = real_pace(remaining)
+        if paced_slot is not None:
+            paced.append(paced_slot)
+        return paced_slot
 
     monkeypatch.setattr(services, "source_fetch", noting_lanes)
     monkeypatch.setattr(poller, "_pace", counting_pace)
-    store.poll_grid_set(time.time() - 100)
+    _grid_restart()
     report = poller.poll_tick(seconds=0.3)
     background = [s for s in report.fetched if s in poller.BACKGROUND_SOURCES]
     round_robin = [s for s in report.fetched if s not in poller.BACKGROUND_SOURCES]
@@ -330,12 +391,13 @@ def test_background_sources_do_not_take_grid_slots(simulator, monkeypatch):
     assert len(paced) == len(round_robin) >= 2  # one grid slot per round-robin request only
 
 
-def test_a_refused_background_source_stays_due_and_the_round_robin_goes_on(simulator):
+def test_a_refused_background_source_stays_due_and_the_round_robin_goes_on(simulator, settings):
     _first_build_watched(simulator)
     time.sleep(settings.PBX_BUDGET_WINDOW + 0.2)  # an empty window (and its guard)
     store.attempt_forget(SOURCE_EXTENSIONS)
+    settings.PBX_ACTION_RESERVE = 2
     _spend_budget("action", leave=1)  # background may not take the last slot; a poll may
-    store.poll_grid_set(time.time() - 100)
+    _grid_restart()
     report = poller.poll_tick(seconds=0.2)
     assert len(report.fetched) == 1
     assert report.fetched[0] not in poller.BACKGROUND_SOURCES

@@ -10,6 +10,7 @@ from wallboard.live.snapshots import (
     member_state,
     snapshot_build,
     snapshot_differs,
+    status_with_actions,
 )
 
 T0 = 1_764_320_000.0
@@ -152,3 +153,33 @@ def test_it_ignores_growing_waits_and_fetch_times_but_not_real_changes():
         previous=later,
     )
     assert snapshot_differs(later, ringing)
+
+
+def test_a_pause_the_pbx_confirmed_is_laid_over_a_status_requested_before_it():
+    older = {**_status(fetched=T0 + 1, members=[_member(201), _member(202)]), "requested": T0}
+    actions = {201: {"paused": True, "at": T0 + 5}, 202: {"paused": True, "at": T0 - 1}}
+
+    shown = status_with_actions(older, actions)
+
+    # 201: paused after the status was requested; 202: an action the status already includes.
+    assert [(m["extension"], m["paused"]) for m in shown["members"]] == [(201, True), (202, False)]
+    assert older["members"][0]["paused"] is False  # the stored status itself is not changed
+    before = _build(older)
+    after = _build(shown, previous=before, now=T0 + 5)
+    member = next(m for m in after["members"] if m["extension"] == 201)
+    # Paused since the PBX said so, not since the (earlier) status was fetched.
+    assert (member["state"], member["state_since"]) == ("paused", iso(T0 + 5))
+    assert after["fetched"]["queue_status"] == iso(T0 + 1)  # the data is as old as it is
+    assert snapshot_differs(before, after)
+
+
+def test_a_status_requested_after_the_action_is_the_pbxs_word():
+    newer = {**_status(fetched=T0 + 11, members=[_member(201)]), "requested": T0 + 10}
+    # Someone unpaused 201 at the phone after our pause: the newer status says so, and wins.
+    assert status_with_actions(newer, {201: {"paused": True, "at": T0 + 5}}) is newer
+    assert status_with_actions(newer, None) is newer
+    # A status stored before "requested" existed counts as requested when it was fetched.
+    legacy = _status(fetched=T0 + 3, members=[_member(201)])
+    assert status_with_actions(legacy, {201: {"paused": True, "at": T0 + 5}})["members"][0][
+        "paused"
+    ]

@@ -150,7 +150,7 @@ def assert_strict_window(
     grants: list[tuple[int, str]], requests: int, reserve: int, seconds: float = W
 ) -> None:
     """No window (closed) ever holds more than N grants, nor more than N - reserve polls; a
-    background grant never took one of the last min(1, reserve) slots."""
+    background grant never took the last slot of a reserve of two or more."""
     window = round(seconds * MICRO)
     times = sorted(t for t, _ in grants)
     assert _most_in_a_window(times, window) <= requests, f"> {requests} grants in {seconds} s"
@@ -159,7 +159,7 @@ def assert_strict_window(
     for granted, lane in grants:
         if lane == "background":
             in_window = sum(1 for t in times if granted - window <= t <= granted)
-            assert in_window <= requests - min(1, reserve), "background took the last slot"
+            assert in_window <= requests - max(0, reserve - 1), "background took the last slot"
 
 
 ops_strategy = st.lists(
@@ -239,7 +239,7 @@ lane_steps = st.lists(
 def test_each_lane_follows_its_own_rule(steps, limits, guard):
     """Every decision of the budget, against the written rules (fake clock, no waiting):
     a poll needs polls < N - R *and* all < N (so actions within the reserve never delay it),
-    an action all < N, a background request all < N - min(1, R) ("all < N" counted over the
+    an action all < N, a background request all < N - (R - 1) ("all < N" counted over the
     window plus the guard, the rest over the window); a refusal says when the slot its rule
     needs frees."""
     requests, reserve = limits
@@ -258,7 +258,7 @@ def test_each_lane_follows_its_own_rule(steps, limits, guard):
     for lane, step in steps:
         clock.now += step
         now = clock.now
-        total_cap = requests - min(1, reserve) if lane == "background" else requests
+        total_cap = requests - max(0, reserve - 1) if lane == "background" else requests
         # The guard is on the PBX-facing limit N only.
         span = window + guard if total_cap == requests else window
         waits = [_expected_wait(every, total_cap, now, span)]
@@ -304,6 +304,32 @@ def test_background_borrows_the_reserve_but_leaves_the_last_slot(redis_client, b
         budget.acquire(priority="poll", max_wait=0)
     budget.acquire(priority="action", max_wait=0)
     assert budget.used() == requests
+
+
+@pytest.mark.parametrize("kind", ["redis", "local"])
+def test_background_may_take_a_single_reserve_slot(redis_client, budget_key, kind):
+    """With a one-slot reserve background fetches share it: an action then waits for the
+    next slot that frees (and claims it) instead of finding one at once."""
+    requests, reserve = 6, 1
+    budget = _budget(kind, budget_key, requests, 5.0, reserve)
+    for _ in range(requests - reserve):
+        budget.acquire(priority="poll", max_wait=0)
+    budget.acquire(priority="background", max_wait=0)
+    with pytest.raises(BudgetExhausted):
+        budget.acquire(priority="action", max_wait=0)
+    assert budget.usage() == (requests, requests - reserve)
+
+
+@pytest.mark.parametrize("kind", ["redis", "local"])
+def test_usage_tells_the_polls_from_the_rest(redis_client, budget_key, kind):
+    budget = _budget(kind, budget_key, 6, 0.3, 2)
+    assert budget.usage() == (0, 0)
+    for lane in ("poll", "action", "poll", "background"):
+        budget.acquire(priority=lane, max_wait=0)
+    assert budget.usage() == (4, 2)
+    assert (budget.usage().total, budget.usage().polls) == (4, 2)
+    time.sleep(0.35)
+    assert budget.usage() == (0, 0)  # all left the window
 
 
 @pytest.mark.parametrize("kind", ["redis", "local"])
@@ -363,7 +389,7 @@ def _budget_clock(kind: str, redis_client: redis.Redis) -> float:
         (["action", "action", "action", "poll"], "poll", 0, "all"),
         # both rules bind: the later of the two (the oldest poll, granted after two actions)
         (["action", "action", "poll", "poll"], "poll", 2, "polls"),
-        # background: until the total drops below N - 1 (over the plain window)
+        # background: until the total drops below N - (R - 1) = N - 1 (over the plain window)
         (["action", "poll", "action"], "background", 0, "polls"),
         (["poll", "poll", "action", "action"], "action", 0, "all"),
     ],

@@ -2,8 +2,8 @@
 
 One way in for the websocket, the HTTP API and the console: ``member_action`` validates, checks
 permission (before any PBX request is spent), sends the action through the budget's priority
-lane, audits the attempt, and on success refreshes that queue's snapshot at once so every board
-shows the result within about a second.
+lane, audits the attempt, and on success shows the result on every board at once: a pause or
+unpause straight from the PBX's answer, an add or remove by fetching the queue again.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def member_action(*, user, queue: int, extension: int, action: str, source: str)
             outcome=outcome,
         )
     if outcome.ok:
-        _refresh_after_action(queue=queue)
+        _show_after_action(queue=queue, extension=extension, action=action)
     return outcome
 
 
@@ -329,12 +329,12 @@ def _audit(
     )
 
 
-def _refresh_after_action(*, queue: int) -> None:
-    """Rebuild and push the queue's snapshot now, so every board shows the change within a second.
+def _show_after_action(*, queue: int, extension: int, action: str) -> None:
+    """Rebuild and push the queue's snapshot now, so every board shows the change at once.
 
-    The action already happened; a failed refresh only delays the boards until the next poll.
+    The action already happened; a failure here only delays the boards until the next poll.
     """
     try:
-        live_services.queue_refresh(queue=queue, priority="action")
+        live_services.member_action_show(queue=queue, extension=extension, action=action)
     except Exception:
-        logger.warning("Refresh of queue %s after an action failed", queue, exc_info=True)
+        logger.warning("Showing the result of an action on queue %s failed", queue, exc_info=True)

@@ -30,6 +30,7 @@ again right after.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -175,9 +176,10 @@ def _tick(seconds: float) -> TickReport:
             # round-robin goes on without it.
             lane, max_wait = "background", 0.0
         else:
-            pause = _pace(remaining)
-            if pause is None:
+            paced = _pace(remaining)
+            if paced is None:
                 break  # the next paced slot falls after this tick: the next tick takes it
+            pause, grid_before = paced
             time.sleep(pause)
             lane, max_wait = "poll", max(deadline - time.monotonic(), 0.05)
             refused.clear()
@@ -193,7 +195,10 @@ def _tick(seconds: float) -> TickReport:
             if lane == "background":
                 refused.add(source)
                 continue
-            break  # normal: the polls' share is spent for now, the next tick continues
+            # Normal: the polls' share is spent for now. The next tick takes this slot again,
+            # at once: skipped, it would make the round it falls into one request longer.
+            store.poll_grid_set(grid_before)
+            break
         except (pbx.Blocked, pbx.BudgetUnavailable) as error:
             report.failed = f"{source}: {error}"
             break
@@ -215,13 +220,53 @@ def _tick(seconds: float) -> TickReport:
     return report
 
 
-def poll_spacing_seconds() -> float:
-    """The even spacing of poll requests that spends exactly the polling share of the budget."""
-    share = settings.PBX_BUDGET_REQUESTS - settings.PBX_ACTION_RESERVE
-    return settings.PBX_BUDGET_WINDOW / share
+# How quickly the estimate of the other lanes' demand follows what they really use (seconds):
+# slow enough that one action does not slow the polls, quick enough to follow a busy hour.
+DEMAND_TIME_CONSTANT_SECONDS = 30.0
 
 
-def _pace(remaining: float) -> float | None:
+def polls_leave(demand: float) -> int:
+    """Slots per window the polls leave to the other lanes: what they have recently used,
+    rounded up, and never fewer than the reserve.
+
+    Agent actions and background fetches that fit into the slots the polls leave never wait
+    and never delay a poll; every one that does not fit takes a poll's slot, so the round it
+    falls into is a whole request longer than the rest. Leaving room for the demand instead
+    stretches every round a little and evenly: at 20 actions a minute (1.7 per window) the
+    polls leave 2 slots instead of the reserve's 1.
+    """
+    reserve = settings.PBX_ACTION_RESERVE
+    wanted = math.ceil(round(demand, 3))
+    return min(max(reserve, wanted), settings.PBX_BUDGET_REQUESTS - 1)
+
+
+def poll_spacing_seconds(demand: float = 0.0) -> float:
+    """The even spacing of poll requests that spends the polls' share, given the other lanes'
+    recent demand (requests per window).
+
+    The share is spread over the window plus the budget's guard, not the plain window: the
+    budget counts "all grants < N" over that long, and polls spread over the plain window would
+    now and then hold one slot more of it than they leave, so an action or background request
+    would wait for a poll's slot and the poll after it would lag. At exactly the share a late
+    request would also be late again one window later, for ever (the budget lets the request a
+    share later go only once the late one has left the window); with the guard's slack such a
+    lag is caught up within a window. It costs 1 % (50 ms of 5 s).
+    """
+    share = settings.PBX_BUDGET_REQUESTS - polls_leave(demand)
+    return (settings.PBX_BUDGET_WINDOW + pbx_budget().guard) / share
+
+
+def demand_update(grid: dict | None, *, others: int, now: float) -> float:
+    """The other lanes' demand (requests per window), smoothed: an exponential moving average of
+    how many non-poll requests the last window held."""
+    if grid is None or grid.get("demand") is None:
+        return float(others)
+    elapsed = min(max(0.0, now - grid["at"]), DEMAND_TIME_CONSTANT_SECONDS * 10)
+    weight = 1.0 - math.exp(-elapsed / DEMAND_TIME_CONSTANT_SECONDS)
+    return grid["demand"] + (others - grid["demand"]) * weight
+
+
+def _pace(remaining: float) -> tuple[float, dict | None] | None:
     """Seconds to wait for this request's slot on an even grid, or None if it is past the tick.
 
     Without pacing the budget grants a window's whole share in one burst and then nothing until
@@ -229,11 +274,15 @@ def _pace(remaining: float) -> float | None:
     takes far longer than the average: the p95 refresh period suffers. Slots sit on a grid
     (``{p}:poll-grid`` holds the last one), so a request delayed by a slow answer or the gap
     between two ticks does not push every later one back; after a pause it restarts from now.
+    The spacing leaves the other lanes what they have recently used (``polls_leave``).
+    Returns the wait and the grid as it was, for ``store.poll_grid_set`` to put back if the
+    budget refuses the request after all (the slot is then taken again, not skipped).
     """
-    spacing = poll_spacing_seconds()
     now = time.time()
-    last = store.poll_grid_get()
-    slot = now if last is None else last + spacing
+    usage = pbx_budget().usage()
+    grid = store.poll_grid_get()
+    demand = demand_update(grid, others=usage.total - usage.polls, now=now)
+    slot = now if grid is None else grid["slot"] + poll_spacing_seconds(demand)
     if slot < now - settings.PBX_BUDGET_WINDOW:
         # After a pause (idle, blocked, outage) restart the grid rather than burst to catch up.
         # Shorter lags (slow answers, the gap between ticks) are caught up; the budget caps it.
@@ -241,8 +290,8 @@ def _pace(remaining: float) -> float | None:
     wait = max(0.0, slot - now)
     if wait > remaining:
         return None
-    store.poll_grid_set(slot)
-    return wait
+    store.poll_grid_set({"slot": slot, "demand": demand, "at": now})
+    return wait, grid
 
 
 def _backoff_register(backoff: dict) -> None:

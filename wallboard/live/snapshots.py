@@ -7,8 +7,9 @@ snapshot when the thing is still the same (a member still in the same state, the
 still waiting, the same call) and from the fetch time when it is new.
 
 Normalised sources (Unix timestamps as floats):
-- status: ``{"queue", "fetched", "members": [{"extension", "calls_taken", "last_call_taken_ago",
-  "paused", "in_use"}], "waiting": [{"unique_id", "caller", "caller_name", "wait_time"}]}``
+- status: ``{"queue", "fetched", "requested", "members": [{"extension", "calls_taken",
+  "last_call_taken_ago", "paused", "in_use"}], "waiting": [{"unique_id", "caller", "caller_name",
+  "wait_time"}]}`` (``requested``: when the request began; ``fetched``: when the answer came)
 - calls: ``{"fetched", "legs": [{"caller", "caller_name", "callee", "duration", "unique_id",
   "status", "from_queue_unique_id"}]}``
 - extensions: ``{"fetched", "by_extension": {"201": {"name", "registered"}}}``
@@ -63,10 +64,13 @@ def iso(timestamp: float | None) -> str | None:
 # --- normalising pbxapi models into the stored shapes ---------------------------------------
 
 
-def status_normalise(status: QueueStatus, *, fetched: float) -> dict[str, Any]:
+def status_normalise(
+    status: QueueStatus, *, fetched: float, requested: float | None = None
+) -> dict[str, Any]:
     return {
         "queue": status.queue,
         "fetched": fetched,
+        "requested": fetched if requested is None else requested,
         "members": [
             {
                 "extension": member.extension,
@@ -87,6 +91,30 @@ def status_normalise(status: QueueStatus, *, fetched: float) -> dict[str, Any]:
             for call in status.waiting_calls
         ],
     }
+
+
+def status_with_actions(
+    status: dict[str, Any], actions: dict[int, dict[str, Any]] | None
+) -> dict[str, Any]:
+    """``status`` with the pauses and unpauses the PBX confirmed after it was requested.
+
+    ``actions``: extension -> ``{"paused", "at"}`` (``at``: when the PBX answered). An action's
+    answer says what the PBX did, so the boards show it at once rather than after a request
+    spent on the queue; the queue's next poll brings the rest. A status requested before the
+    answer may not include the action yet (even one that arrives later), so the action is laid
+    over it; a status requested after the answer is the PBX's own word and wins.
+    """
+    requested = status.get("requested", status["fetched"])
+    newer = {extension: a for extension, a in (actions or {}).items() if a["at"] > requested}
+    if not newer:
+        return status
+    members = []
+    for member in status["members"]:
+        action = newer.get(member["extension"])
+        if action is not None:
+            member = {**member, "paused": action["paused"], "changed_at": action["at"]}
+        members.append(member)
+    return {**status, "members": members}
 
 
 def calls_normalise(statistics: CallStatistics, *, fetched: float) -> dict[str, Any]:
@@ -262,8 +290,9 @@ def _member(
     if before and before.get("state") == state:
         state_since = before["state_since"]
     else:
-        # First seen in this state by whichever of the two sources was fetched last.
-        state_since = iso(max(status_time, calls_time))
+        # First seen in this state by whichever of the two sources was fetched last, or when the
+        # PBX confirmed the action that changed it (status_with_actions).
+        state_since = iso(max(status_time, calls_time, raw.get("changed_at") or 0.0))
     call = None
     if leg is not None:
         before_call = (before or {}).get("call") or {}

@@ -249,13 +249,44 @@ def backoff_clear() -> None:
     redis_connection().delete(key("backoff"))
 
 
-def poll_grid_get() -> float | None:
-    raw = redis_connection().get(key("poll-grid"))
-    return float(raw) if raw is not None else None
+# --- agent actions shown before the queue's next poll (services.member_paused_show) --------
+
+# Long past the queue's next poll (which makes an action's entry moot), short of cluttering.
+_MEMBER_ACTIONS_TTL_SECONDS = 3600
 
 
-def poll_grid_set(at: float) -> None:
-    redis_connection().set(key("poll-grid"), repr(at))
+def member_action_note(queue: int, extension: int, *, paused: bool, at: float) -> None:
+    name = key("member-actions", queue)
+    pipe = redis_connection().pipeline()
+    pipe.hset(name, str(extension), _dumps({"paused": paused, "at": at}))
+    pipe.expire(name, _MEMBER_ACTIONS_TTL_SECONDS)
+    pipe.execute()
+
+
+def member_actions_get(queues: list[int]) -> dict[int, dict[int, dict[str, Any]]]:
+    """queue -> extension -> ``{"paused", "at"}`` of the last pause/unpause shown."""
+    pipe = redis_connection().pipeline()
+    for queue in queues:
+        pipe.hgetall(key("member-actions", queue))
+    return {
+        queue: {int(extension): _loads(raw) for extension, raw in found.items()}
+        for queue, found in zip(queues, pipe.execute(), strict=True)
+        if found
+    }
+
+
+def poll_grid_get() -> dict[str, float] | None:
+    """The poller's grid: its last slot, and the other lanes' demand as of ``at``."""
+    grid = _loads(redis_connection().get(key("poll-grid")))
+    # A bare number is a grid slot as older versions stored it.
+    return {"slot": grid, "demand": None, "at": grid} if isinstance(grid, float) else grid
+
+
+def poll_grid_set(grid: dict[str, float] | None) -> None:
+    if grid is None:
+        redis_connection().delete(key("poll-grid"))
+    else:
+        redis_connection().set(key("poll-grid"), _dumps(grid))
 
 
 # Release only if the lock still holds our token: a tick that overran its TTL must not release
