@@ -221,8 +221,9 @@ def _tick(seconds: float) -> TickReport:
 
 
 # How quickly the estimate of the other lanes' demand follows what they really use (seconds):
-# slow enough that one action does not slow the polls, quick enough to follow a busy hour.
-DEMAND_TIME_CONSTANT_SECONDS = 30.0
+# slow enough that one action, or two in a row, do not slow the polls (the estimate stays below
+# one slot), quick enough that a steady stream of actions gets its room within seconds.
+DEMAND_TIME_CONSTANT_SECONDS = 10.0
 
 
 def polls_leave(demand: float) -> int:
@@ -282,11 +283,13 @@ def _pace(remaining: float) -> tuple[float, dict | None] | None:
     usage = pbx_budget().usage()
     grid = store.poll_grid_get()
     demand = demand_update(grid, others=usage.total - usage.polls, now=now)
-    slot = now if grid is None else grid["slot"] + poll_spacing_seconds(demand)
-    if slot < now - settings.PBX_BUDGET_WINDOW:
-        # After a pause (idle, blocked, outage) restart the grid rather than burst to catch up.
-        # Shorter lags (slow answers, the gap between ticks) are caught up; the budget caps it.
-        slot = now
+    spacing = poll_spacing_seconds(demand)
+    slot = now if grid is None else grid["slot"] + spacing
+    # A lag of up to a slot (a slow answer, the gap between ticks) is caught up. A longer one
+    # (a pause: idle, blocked, outage; or polls the budget held back) is not kept as a debt:
+    # paying it back would take every slot the budget frees for as long, in a burst, and the
+    # actions that wait for one would each make some poll late again.
+    slot = max(slot, now - spacing)
     wait = max(0.0, slot - now)
     if wait > remaining:
         return None
