@@ -72,10 +72,12 @@ PRIORITIES: tuple[str, ...] = ("poll", "action", "background")
 
 
 class Usage(NamedTuple):
-    """Grants in the last window: in all, and the polls' own (the rest is actions, background)."""
+    """Grants in the last window: in all, the polls' own and the actions' (the rest is
+    background)."""
 
     total: int
     polls: int
+    actions: int
 
 
 # A slot frees the instant the oldest grant leaves the window; wake a hair later, plus a little
@@ -106,7 +108,7 @@ class Budget(Protocol):
         ...
 
     def usage(self) -> Usage:
-        """Requests granted in the last window: in all, and on the poll lane."""
+        """Requests granted in the last window: in all, on the poll lane, on the action lane."""
         ...
 
 
@@ -239,11 +241,17 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 return redis.call('ZCOUNT', KEYS[1], string.format('%d', now - tonumber(ARGV[1])), '+inf')
 """
 
-# KEYS[1] grant log, KEYS[2] the polls' own log. ARGV[1] window in µs. Returns {all, polls}.
+# KEYS[1] grant log, KEYS[2] the polls' own log. ARGV[1] window in µs. Returns {all, polls,
+# actions}; an action's member in the log starts with "action:" (RedisBudget.acquire).
 _USAGE_LUA = """
 local t = redis.call('TIME')
 local since = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(ARGV[1]))
-return {redis.call('ZCOUNT', KEYS[1], since, '+inf'), redis.call('ZCOUNT', KEYS[2], since, '+inf')}
+local grants = redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf')
+local actions = 0
+for _, member in ipairs(grants) do
+  if string.sub(member, 1, 7) == 'action:' then actions = actions + 1 end
+end
+return {#grants, redis.call('ZCOUNT', KEYS[2], since, '+inf'), actions}
 """
 
 _MICRO = 1_000_000
@@ -290,7 +298,7 @@ class RedisBudget:
         limit, poll_limit = _limits(priority, self.requests, self.reserve)
         window_us = int(self.window * _MICRO)
         deadline = time.monotonic() + max(0.0, max_wait)
-        member = uuid.uuid4().hex
+        member = f"{priority}:{uuid.uuid4().hex}"  # the lane, for usage()
         while True:
             status, value = self._run(
                 self._acquire,
@@ -332,12 +340,12 @@ class RedisBudget:
         return int(self._run(self._used, keys=[self.log_key], args=[int(self.window * _MICRO)]))
 
     def usage(self) -> Usage:
-        total, polls = self._run(
+        total, polls, actions = self._run(
             self._usage,
             keys=[self.log_key, self.poll_log_key],
             args=[int(self.window * _MICRO)],
         )
-        return Usage(int(total), int(polls))
+        return Usage(int(total), int(polls), int(actions))
 
     def _run(self, script, *, keys: list[str], args: list[object]):  # type: ignore[no-untyped-def]
         try:
@@ -375,6 +383,7 @@ class LocalBudget:
         self._lock = threading.Lock()
         self._grants: deque[float] = deque()  # grant times, oldest first
         self._poll_grants: deque[float] = deque()  # the polls' own grant times
+        self._action_grants: deque[float] = deque()  # the actions' own grant times
         self._claims: dict[object, float] = {}  # waiting actions: claim -> expiry (clock)
         self._blocked_until: float | None = None  # Unix time
 
@@ -403,6 +412,8 @@ class LocalBudget:
                     self._grants.append(now)
                     if poll_limit is not None:
                         self._poll_grants.append(now)
+                    if action:
+                        self._action_grants.append(now)
                     return now
                 if action and wait <= deadline - now:
                     self._claims[claim] = now + wait + _CLAIM_SLACK
@@ -445,8 +456,10 @@ class LocalBudget:
             now = self._clock()
             self._forget_before(now)
             return Usage(
-                sum(1 for granted in self._grants if granted >= now - self.window),
-                sum(1 for granted in self._poll_grants if granted >= now - self.window),
+                *(
+                    sum(1 for granted in grants if granted >= now - self.window)
+                    for grants in (self._grants, self._poll_grants, self._action_grants)
+                )
             )
 
     def _current_block(self) -> float | None:
@@ -459,6 +472,7 @@ class LocalBudget:
         for grants, span in (
             (self._grants, self.window + self.guard),
             (self._poll_grants, self.window),
+            (self._action_grants, self.window),
         ):
             while grants and grants[0] < now - span:
                 grants.popleft()

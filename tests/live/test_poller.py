@@ -250,9 +250,9 @@ def test_a_grid_stored_by_an_older_version_is_read(live_settings):
     ("reserve", "demand", "left"),
     [
         (1, 0.0, 1),  # polling alone: the reserve
-        (1, 0.14, 1),  # a few background fetches a minute fit into it
+        (1, 0.3, 1),  # an action now and then fits into it
         (1, 1.0, 1),  # one action per window: still fits
-        (1, 1.81, 2),  # 20 actions a minute and the background: room for 2
+        (1, 1.67, 2),  # 20 actions a minute: room for 2
         (2, 0.5, 2),  # never fewer than the reserve
         (1, 40.0, 17),  # never all of them: the boards keep one slot per window
     ],
@@ -266,26 +266,28 @@ def test_the_polls_leave_the_other_lanes_what_they_use(live_settings, reserve, d
     )
 
 
-def test_the_demand_follows_what_the_other_lanes_used():
+def test_the_demand_follows_what_the_actions_used():
     tau = poller.DEMAND_TIME_CONSTANT_SECONDS
-    assert poller.demand_update(None, others=2, now=100.0) == 2.0
+    assert poller.demand_update(None, actions=2, now=100.0) == 2.0
     grid = {"slot": 99.0, "demand": 0.0, "at": 100.0}
     # One action in the window moves the estimate a little, not to a whole slot.
-    once = poller.demand_update(grid, others=1, now=101.0)
+    once = poller.demand_update(grid, actions=1, now=101.0)
     assert 0.0 < once < 0.1
     # Kept up for several time constants, it gets there; after that, it decays back.
-    busy = poller.demand_update(grid, others=2, now=100.0 + 5 * tau)
+    busy = poller.demand_update(grid, actions=2, now=100.0 + 5 * tau)
     assert busy == pytest.approx(2.0, abs=0.02)
-    idle = poller.demand_update({**grid, "demand": busy}, others=0, now=100.0 + tau)
+    idle = poller.demand_update({**grid, "demand": busy}, actions=0, now=100.0 + tau)
     assert idle == pytest.approx(busy / 2.718, rel=0.01)
 
 
 def test_the_grid_leaves_room_for_actions_the_budget_has_seen(live_settings):
-    """The poller reads the budget's usage: with the other lanes busy, its slots spread out."""
+    """The poller reads the budget's usage: with actions busy, its slots spread out; background
+    fetches are not counted (they wait for room, they need none of their own)."""
     budget = pbx_budget()
     store.poll_grid_set({"slot": time.time(), "demand": 1.9, "at": time.time()})
     budget.acquire(priority="action", max_wait=0)
     budget.acquire(priority="action", max_wait=0)
+    budget.acquire(priority="background", max_wait=0)
     wait, _before = poller._pace(5.0)
     assert wait == pytest.approx(poller.poll_spacing_seconds(2.0), abs=0.02)
     assert store.poll_grid_get()["demand"] == pytest.approx(1.9, abs=0.01)

@@ -317,19 +317,19 @@ def test_background_may_take_a_single_reserve_slot(redis_client, budget_key, kin
     budget.acquire(priority="background", max_wait=0)
     with pytest.raises(BudgetExhausted):
         budget.acquire(priority="action", max_wait=0)
-    assert budget.usage() == (requests, requests - reserve)
+    assert budget.usage() == (requests, requests - reserve, 0)
 
 
 @pytest.mark.parametrize("kind", ["redis", "local"])
-def test_usage_tells_the_polls_from_the_rest(redis_client, budget_key, kind):
+def test_usage_tells_the_lanes_apart(redis_client, budget_key, kind):
     budget = _budget(kind, budget_key, 6, 0.3, 2)
-    assert budget.usage() == (0, 0)
-    for lane in ("poll", "action", "poll", "background"):
+    assert budget.usage() == (0, 0, 0)
+    for lane in ("poll", "action", "poll", "background", "action"):
         budget.acquire(priority=lane, max_wait=0)
-    assert budget.usage() == (4, 2)
-    assert (budget.usage().total, budget.usage().polls) == (4, 2)
+    usage = budget.usage()
+    assert (usage.total, usage.polls, usage.actions) == (5, 2, 2)
     time.sleep(0.35)
-    assert budget.usage() == (0, 0)  # all left the window
+    assert budget.usage() == (0, 0, 0)  # all left the window
 
 
 @pytest.mark.parametrize("kind", ["redis", "local"])

@@ -220,21 +220,21 @@ def _tick(seconds: float) -> TickReport:
     return report
 
 
-# How quickly the estimate of the other lanes' demand follows what they really use (seconds):
+# How quickly the estimate of the actions' demand follows what they really use (seconds):
 # slow enough that one action, or two in a row, do not slow the polls (the estimate stays below
 # one slot), quick enough that a steady stream of actions gets its room within seconds.
 DEMAND_TIME_CONSTANT_SECONDS = 10.0
 
 
 def polls_leave(demand: float) -> int:
-    """Slots per window the polls leave to the other lanes: what they have recently used,
+    """Slots per window the polls leave to the other lanes: what actions have recently used,
     rounded up, and never fewer than the reserve.
 
-    Agent actions and background fetches that fit into the slots the polls leave never wait
-    and never delay a poll; every one that does not fit takes a poll's slot, so the round it
-    falls into is a whole request longer than the rest. Leaving room for the demand instead
-    stretches every round a little and evenly: at 20 actions a minute (1.7 per window) the
-    polls leave 2 slots instead of the reserve's 1.
+    Agent actions that fit into the slots the polls leave never wait and never delay a poll;
+    every one that does not fit takes a poll's slot, so the round it falls into is a whole
+    request longer than the rest. Leaving room for the demand instead stretches every round a
+    little and evenly: at 20 actions a minute (1.7 per window) the polls leave 2 slots instead
+    of the reserve's 1. Background fetches use whatever of that room actions leave idle.
     """
     reserve = settings.PBX_ACTION_RESERVE
     wanted = math.ceil(round(demand, 3))
@@ -242,8 +242,8 @@ def polls_leave(demand: float) -> int:
 
 
 def poll_spacing_seconds(demand: float = 0.0) -> float:
-    """The even spacing of poll requests that spends the polls' share, given the other lanes'
-    recent demand (requests per window).
+    """The even spacing of poll requests that spends the polls' share, given the actions' recent
+    demand (requests per window).
 
     The share is spread over the window plus the budget's guard, not the plain window: the
     budget counts "all grants < N" over that long, and polls spread over the plain window would
@@ -257,14 +257,19 @@ def poll_spacing_seconds(demand: float = 0.0) -> float:
     return (settings.PBX_BUDGET_WINDOW + pbx_budget().guard) / share
 
 
-def demand_update(grid: dict | None, *, others: int, now: float) -> float:
-    """The other lanes' demand (requests per window), smoothed: an exponential moving average of
-    how many non-poll requests the last window held."""
+def demand_update(grid: dict | None, *, actions: int, now: float) -> float:
+    """The actions' demand (requests per window), smoothed: an exponential moving average of how
+    many action requests the last window held.
+
+    Background fetches are left out: they ask without waiting and are simply tried again when
+    no slot is free, so they need no room of their own (counted, their rare bursts pushed the
+    estimate over the next whole slot and slowed every board for seconds).
+    """
     if grid is None or grid.get("demand") is None:
-        return float(others)
+        return float(actions)
     elapsed = min(max(0.0, now - grid["at"]), DEMAND_TIME_CONSTANT_SECONDS * 10)
     weight = 1.0 - math.exp(-elapsed / DEMAND_TIME_CONSTANT_SECONDS)
-    return grid["demand"] + (others - grid["demand"]) * weight
+    return grid["demand"] + (actions - grid["demand"]) * weight
 
 
 def _pace(remaining: float) -> tuple[float, dict | None] | None:
@@ -275,14 +280,14 @@ def _pace(remaining: float) -> tuple[float, dict | None] | None:
     takes far longer than the average: the p95 refresh period suffers. Slots sit on a grid
     (``{p}:poll-grid`` holds the last one), so a request delayed by a slow answer or the gap
     between two ticks does not push every later one back; after a pause it restarts from now.
-    The spacing leaves the other lanes what they have recently used (``polls_leave``).
+    The spacing leaves room for what actions have recently used (``polls_leave``).
     Returns the wait and the grid as it was, for ``store.poll_grid_set`` to put back if the
     budget refuses the request after all (the slot is then taken again, not skipped).
     """
     now = time.time()
     usage = pbx_budget().usage()
     grid = store.poll_grid_get()
-    demand = demand_update(grid, others=usage.total - usage.polls, now=now)
+    demand = demand_update(grid, actions=usage.actions, now=now)
     spacing = poll_spacing_seconds(demand)
     slot = now if grid is None else grid["slot"] + spacing
     # A lag of up to a slot (a slow answer, the gap between ticks) is caught up. A longer one
