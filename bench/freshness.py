@@ -18,6 +18,8 @@ action latency (API round trip) and the time until a board shows the result.
     python bench/freshness.py                  # 8 and 20 queues, 5 minutes per phase
     python bench/freshness.py --quick          # 8 queues, 40 s per phase: a smoke run
     python bench/freshness.py --queues 20 --duration 600
+    python bench/freshness.py --reserve 2      # another PBX_ACTION_RESERVE than the default
+    python bench/freshness.py --dump d.jsonl   # every request the simulator saw, for analysis
 """
 
 from __future__ import annotations

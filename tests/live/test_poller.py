@@ -226,23 +226,21 @@ def test_poll_requests_sit_on_an_even_grid(live_settings):
         (live_settings.PBX_BUDGET_WINDOW + pbx_budget().guard)
         / (live_settings.PBX_BUDGET_REQUESTS - live_settings.PBX_ACTION_RESERVE)
     )
-    assert poller._pace(1.0) == (0.0, None)  # the first request goes at once
-    wait, before = poller._pace(1.0)
-    assert wait == pytest.approx(spacing, abs=0.01)  # the next waits its slot
-    assert before["slot"] == pytest.approx(time.time(), abs=0.5)
+    assert poller._pace(1.0) == 0.0  # the first request goes at once
+    assert poller._pace(1.0) == pytest.approx(spacing, abs=0.01)  # the next waits its slot
     assert poller._pace(spacing / 10) is None  # a slot after the tick is left to the next tick
     # Long after (idle, blocked): the grid restarts instead of bursting to catch up; it keeps
     # a debt of one slot at most.
     store.poll_grid_set({"slot": time.time() - 10 * live_settings.PBX_BUDGET_WINDOW})
-    assert poller._pace(1.0)[0] == 0.0
+    assert poller._pace(1.0) == 0.0
     assert store.poll_grid_get()["slot"] == pytest.approx(time.time() - spacing, abs=0.05)
-    assert poller._pace(1.0)[0] == 0.0  # that one slot
-    assert poller._pace(1.0)[0] == pytest.approx(spacing, abs=0.01)  # and back on the grid
+    assert poller._pace(1.0) == 0.0  # that one slot
+    assert poller._pace(1.0) == pytest.approx(spacing, abs=0.01)  # and back on the grid
 
 
 def test_a_grid_stored_by_an_older_version_is_read(live_settings):
     store.redis_connection().set(store.key("poll-grid"), repr(time.time() - 100))
-    assert poller._pace(1.0)[0] == 0.0
+    assert poller._pace(1.0) == 0.0
     assert store.poll_grid_get()["demand"] == 0.0  # the budget's window is empty
 
 
@@ -288,7 +286,7 @@ def test_the_grid_leaves_room_for_actions_the_budget_has_seen(live_settings):
     budget.acquire(priority="action", max_wait=0)
     budget.acquire(priority="action", max_wait=0)
     budget.acquire(priority="background", max_wait=0)
-    wait, _before = poller._pace(5.0)
+    wait = poller._pace(5.0)
     assert wait == pytest.approx(poller.poll_spacing_seconds(2.0), abs=0.02)
     assert store.poll_grid_get()["demand"] == pytest.approx(1.9, abs=0.01)
 
@@ -318,12 +316,29 @@ def test_a_source_the_budget_refuses_keeps_its_place(simulator):
     before = store.attempts_get().get(first)
     _spend_budget("action")
     _grid_restart()  # the grid restarts: the tick's first slot is now
-    grid = store.poll_grid_get()
     report = poller.poll_tick(seconds=0.2)
     assert report.fetched == []
     assert store.attempts_get().get(first) == before
-    assert store.poll_grid_get() == grid  # its grid slot is taken again, not skipped
     assert _due(simulator)[0] == first
+
+
+def test_a_poll_the_budget_holds_back_waits_within_the_tick(simulator):
+    _first_build_watched(simulator)
+    _spend_budget("action")
+    _grid_restart()
+    frees = pbx_budget().window + pbx_budget().guard
+    report = poller.poll_tick(seconds=frees + 0.3)
+    assert report.fetched  # it went on once the budget freed a slot, within the tick
+
+
+def test_a_refusal_moves_the_grid_to_when_the_budget_frees_a_slot(live_settings):
+    """Not a lag to catch up: the polls after it would come in a burst and fill the window
+    again one window later."""
+    store.poll_grid_set({"slot": time.time() - 3, "demand": 0.0, "at": time.time()})
+    poller._grid_hold(0.4)
+    assert poller._pace(1.0) == pytest.approx(0.4, abs=0.02)
+    spacing = poller.poll_spacing_seconds()
+    assert poller._pace(1.0) == pytest.approx(0.4 + spacing, abs=0.02)  # and on from there
 
 
 def test_an_action_refresh_counts_as_the_queues_poll(simulator):
@@ -379,10 +394,10 @@ def test_background_sources_do_not_take_grid_slots(simulator, monkeypatch):
     real_pace = poller._pace
 
     def counting_pace(remaining):
-        paced_slot = real_pace(remaining)
-        if paced_slot is not None:
-            paced.append(paced_slot)
-        return paced_slot
+        wait = real_pace(remaining)
+        if wait is not None:
+            paced.append(wait)
+        return wait
 
     monkeypatch.setattr(services, "source_fetch", noting_lanes)
     monkeypatch.setattr(poller, "_pace", counting_pace)

@@ -176,29 +176,27 @@ def _tick(seconds: float) -> TickReport:
             # round-robin goes on without it.
             lane, max_wait = "background", 0.0
         else:
-            paced = _pace(remaining)
-            if paced is None:
+            pause = _pace(remaining)
+            if pause is None:
                 break  # the next paced slot falls after this tick: the next tick takes it
-            pause, grid_before = paced
             time.sleep(pause)
-            lane, max_wait = "poll", max(deadline - time.monotonic(), 0.05)
+            # Without waiting in the budget: a refusal moves the grid (_grid_hold).
+            lane, max_wait = "poll", 0.0
             refused.clear()
         now = time.time()
         previous = attempts.get(source)
         store.attempt_note(source, at=now)
         try:
             report.changed += services.source_fetch(source, priority=lane, max_wait=max_wait)
-        except pbx.BudgetExhausted:
+        except pbx.BudgetExhausted as refusal:
             # Nothing was sent: the source keeps its place in the order. Were it marked as
             # attempted, it would go to the back of the round-robin and wait a whole extra round.
             store.attempt_undo(source, at=now, previous=previous)
             if lane == "background":
                 refused.add(source)
                 continue
-            # Normal: the polls' share is spent for now. The next tick takes this slot again,
-            # at once: skipped, it would make the round it falls into one request longer.
-            store.poll_grid_set(grid_before)
-            break
+            _grid_hold(refusal.retry_after)
+            continue
         except (pbx.Blocked, pbx.BudgetUnavailable) as error:
             report.failed = f"{source}: {error}"
             break
@@ -272,7 +270,7 @@ def demand_update(grid: dict | None, *, actions: int, now: float) -> float:
     return grid["demand"] + (actions - grid["demand"]) * weight
 
 
-def _pace(remaining: float) -> tuple[float, dict | None] | None:
+def _pace(remaining: float) -> float | None:
     """Seconds to wait for this request's slot on an even grid, or None if it is past the tick.
 
     Without pacing the budget grants a window's whole share in one burst and then nothing until
@@ -281,8 +279,6 @@ def _pace(remaining: float) -> tuple[float, dict | None] | None:
     (``{p}:poll-grid`` holds the last one), so a request delayed by a slow answer or the gap
     between two ticks does not push every later one back; after a pause it restarts from now.
     The spacing leaves room for what actions have recently used (``polls_leave``).
-    Returns the wait and the grid as it was, for ``store.poll_grid_set`` to put back if the
-    budget refuses the request after all (the slot is then taken again, not skipped).
     """
     now = time.time()
     usage = pbx_budget().usage()
@@ -299,7 +295,26 @@ def _pace(remaining: float) -> tuple[float, dict | None] | None:
     if wait > remaining:
         return None
     store.poll_grid_set({"slot": slot, "demand": demand, "at": now})
-    return wait, grid
+    return wait
+
+
+def _grid_hold(seconds: float) -> None:
+    """The budget refused a poll on its slot (actions took the window): move the grid so its
+    next slot is when the budget frees one, and go on from there.
+
+    Not a lag to catch up: the polls after it would come in a burst, a window later the budget
+    would hold one of them back again, and so on for ever, each time making a round longer.
+    """
+    grid = store.poll_grid_get()
+    if grid is None:
+        return
+    spacing = poll_spacing_seconds(grid.get("demand") or 0.0)
+    hold = max(seconds, 0.0) + _HOLD_SLACK_SECONDS
+    store.poll_grid_set({**grid, "slot": time.time() + hold - spacing})
+
+
+# A slot frees the instant the oldest grant leaves the window: ask a hair later.
+_HOLD_SLACK_SECONDS = 0.003
 
 
 def _backoff_register(backoff: dict) -> None:

@@ -249,10 +249,10 @@ def backoff_clear() -> None:
     redis_connection().delete(key("backoff"))
 
 
-# --- agent actions shown before the queue's next poll (services.member_paused_show) --------
+# --- agent actions shown before the queue's next poll (services.member_action_show) --------
 
-# Long past the queue's next poll (which makes an action's entry moot), short of cluttering.
-_MEMBER_ACTIONS_TTL_SECONDS = 3600
+# Long past the queue's next poll, which makes an entry moot (even with the PBX down for hours).
+_MEMBER_ACTIONS_TTL_SECONDS = 86400
 
 
 def member_action_note(queue: int, extension: int, *, paused: bool, at: float) -> None:
