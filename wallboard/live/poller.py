@@ -286,10 +286,11 @@ def _pace(remaining: float) -> float | None:
     demand = demand_update(grid, actions=usage.actions, now=now)
     spacing = poll_spacing_seconds(demand)
     slot = now if grid is None else grid["slot"] + spacing
+    if slot < now - settings.PBX_BUDGET_WINDOW:
+        slot = now  # after a pause (idle, blocked, outage) the grid starts again from now
     # A lag of up to a slot (a slow answer, the gap between ticks) is caught up. A longer one
-    # (a pause: idle, blocked, outage; or polls the budget held back) is not kept as a debt:
-    # paying it back would take every slot the budget frees for as long, in a burst, and the
-    # actions that wait for one would each make some poll late again.
+    # is not kept as a debt: paying it back would take every slot the budget frees for as
+    # long, in a burst, and fill the window for the actions.
     slot = max(slot, now - spacing)
     wait = max(0.0, slot - now)
     if wait > remaining:
