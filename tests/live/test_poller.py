@@ -3,6 +3,7 @@ snapshots and states follow the PBX, and how it behaves when the PBX blocks us o
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -194,6 +195,22 @@ def test_ticks_never_overlap(simulator, settings):
     assert not other.release()  # a different token cannot free it
     assert lock.release()
     assert poller.poll_tick(seconds=0.3).skipped is None
+
+
+def test_the_next_tick_takes_over_where_the_last_one_stops(simulator, settings):
+    """A tick runs a little past the next beat; the next one waits for the lock meanwhile
+    instead of giving up, so no grid slot falls between two ticks."""
+    settings.POLL_TICK_SECONDS = 1.0
+    assert poller.tick_seconds() > settings.POLL_TICK_SECONDS
+    running = store.PollLock(5.0)
+    assert running.acquire()
+    timer = threading.Timer(0.2, running.release)  # the running tick ends a little later
+    timer.start()
+    began = time.monotonic()
+    report = poller.poll_tick(seconds=0.1)
+    timer.join()
+    assert report.skipped is None
+    assert time.monotonic() - began > 0.15
 
 
 def test_it_spends_the_polling_budget_without_exceeding_it(simulator_factory, settings):

@@ -307,8 +307,15 @@ class PollLock:
         self.token = secrets.token_hex(16)
         self.key = key("poll-lock")
 
-    def acquire(self) -> bool:
-        return bool(redis_connection().set(self.key, self.token, nx=True, px=self.ttl_ms))
+    def acquire(self, *, wait: float = 0.0) -> bool:
+        """Take the lock, waiting up to ``wait`` seconds for its holder to release it."""
+        deadline = time.monotonic() + wait
+        while True:
+            if redis_connection().set(self.key, self.token, nx=True, px=self.ttl_ms):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
 
     def release(self) -> bool:
         return bool(redis_connection().eval(_RELEASE_SCRIPT, 1, self.key, self.token))

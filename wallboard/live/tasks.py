@@ -7,7 +7,6 @@ from dataclasses import asdict
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 
 from wallboard.live import poller
 
@@ -25,7 +24,7 @@ POLL_TASK = "wallboard.live.poll"
 def poll() -> dict:
     """One poll tick; overlapping ticks are refused by the poll lock, stale ones expire."""
     try:
-        report = poller.poll_tick(seconds=settings.POLL_TICK_SECONDS * 0.9)
+        report = poller.poll_tick()
     except SoftTimeLimitExceeded:
         logger.warning("A poll tick ran past its time limit and was stopped")
         return {"skipped": "time limit"}
