@@ -63,6 +63,12 @@ _OUTAGE_ERRORS = (
 _KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2, SOURCE_KPI: 4}
 # Slow sources fetched on the budget's "background" lane, off the poll grid (see _tick).
 BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS, SOURCE_KPI})
+# While actions use more than the reserve (the polls leave them extra room), the slow sources
+# come this many times less often. The window is then full: a background request in it makes
+# the next action wait for a poll's slot, and that round is a whole request longer on every
+# board (5-12 % of rounds at 20 actions a minute). Names, registrations and today's counts can
+# wait a few minutes more while supervisors are that busy; who is on a call cannot.
+BACKGROUND_STRETCH = 3.0
 
 
 @dataclass
@@ -81,18 +87,20 @@ def due_sources(
     attempts: dict[str, float],
     known: list[int],
     watched: set[int],
+    slow: float = 1.0,
 ) -> list[str]:
-    """Every source due now, most overdue first."""
+    """Every source due now, most overdue first. ``slow`` stretches the periods of the slow
+    sources (queue list, extensions, KPIs; see ``BACKGROUND_STRETCH``)."""
     periods: dict[str, float] = {
-        SOURCE_QUEUES: settings.POLL_QUEUE_LIST_SECONDS,
-        SOURCE_EXTENSIONS: settings.POLL_EXTENSIONS_SECONDS,
+        SOURCE_QUEUES: settings.POLL_QUEUE_LIST_SECONDS * slow,
+        SOURCE_EXTENSIONS: settings.POLL_EXTENSIONS_SECONDS * slow,
     }
     unwatched = settings.POLL_UNWATCHED_SECONDS
     if known:
         # call/statistics feeds every watched queue, so it goes round with them.
         periods[SOURCE_CALLS] = 0.0 if watched else unwatched
         # CDR rows are attributed to known queues, so the KPIs wait for the queue list.
-        periods[SOURCE_KPI] = settings.POLL_KPI_SECONDS
+        periods[SOURCE_KPI] = settings.POLL_KPI_SECONDS * slow
     for queue in known:
         periods[source_queue_status(queue)] = 0.0 if queue in watched else unwatched
 
@@ -176,13 +184,18 @@ def _tick(seconds: float) -> TickReport:
 
     known = [q["queue"] for q in store.known_queues()]
     watched = store.watched_queues(known)
+    grid = store.poll_grid_get()
+    busy = polls_leave((grid or {}).get("demand") or 0.0) > settings.PBX_ACTION_RESERVE
+    slow = BACKGROUND_STRETCH if busy else 1.0
     # Background sources the budget refused since the last grid request: tried again after it.
     refused: set[str] = set()
     while (remaining := deadline - time.monotonic()) > 0:
         # Read again every time (one HGETALL): an action's refresh in another process notes the
         # queue it fetched, and the round-robin must not fetch that queue again right after.
         attempts = store.attempts_get()
-        due = due_sources(now=time.time(), attempts=attempts, known=known, watched=watched)
+        due = due_sources(
+            now=time.time(), attempts=attempts, known=known, watched=watched, slow=slow
+        )
         due = [source for source in due if source not in refused]
         if not due:
             break
@@ -234,10 +247,13 @@ def _tick(seconds: float) -> TickReport:
     return report
 
 
-# How quickly the estimate of the actions' demand follows what they really use (seconds):
-# slow enough that one action, or two in a row, do not slow the polls (the estimate stays below
-# one slot), quick enough that a steady stream of actions gets its room within seconds.
-DEMAND_TIME_CONSTANT_SECONDS = 10.0
+# How quickly the estimate of the actions' demand follows what they really use (seconds): up
+# quickly, so a stream of actions gets its room within a few seconds (until then each action
+# beyond the reserve makes a round longer), yet one action alone stays below a whole slot for
+# the five seconds it is in the window; down slowly, so a pause in the stream does not give
+# the room back to the polls only to take it again.
+DEMAND_RISE_SECONDS = 3.0
+DEMAND_FALL_SECONDS = 15.0
 
 
 def polls_leave(demand: float) -> int:
@@ -281,8 +297,8 @@ def demand_update(grid: dict | None, *, actions: int, now: float) -> float:
     """
     if grid is None or grid.get("demand") is None:
         return float(actions)
-    elapsed = min(max(0.0, now - grid["at"]), DEMAND_TIME_CONSTANT_SECONDS * 10)
-    weight = 1.0 - math.exp(-elapsed / DEMAND_TIME_CONSTANT_SECONDS)
+    tau = DEMAND_RISE_SECONDS if actions > grid["demand"] else DEMAND_FALL_SECONDS
+    weight = 1.0 - math.exp(-max(0.0, now - grid["at"]) / tau)
     return grid["demand"] + (actions - grid["demand"]) * weight
 
 
