@@ -2,10 +2,10 @@
 
 With Q watched queues a full refresh costs Q+1 requests (a queue/status per queue plus one
 call/statistics, which every queue's member states depend on), so the best possible per-queue
-refresh period is (Q+1)/B at a budget of B requests per second. To get close, a tick keeps
-asking for the most out-of-date source while the budget grants slots (waiting briefly for one,
-within the tick), instead of doing a fixed few requests: the shared budget, not the poller,
-decides how fast we go, and the budget never lets us exceed the PBX's limit.
+refresh period is (Q+1)/B at a budget of B requests per second. To get close, ticks follow
+each other without a gap and fetch the most out-of-date source on every slot of an even grid
+that spends the polls' share (``_pace``: the share leaves actions the room they have recently
+used); the shared budget still decides every request, and never lets us exceed the PBX's limit.
 
 Staleness order: a source is *due* at (last attempt + its period); the earliest due goes first.
 Watched queues and call/statistics have period 0, so they go round-robin; extensions come every
@@ -331,6 +331,10 @@ def _pace(remaining: float) -> float | None:
     return wait
 
 
+# A slot frees the instant the oldest grant leaves the window: ask a hair later.
+_HOLD_SLACK_SECONDS = 0.003
+
+
 def _grid_hold(seconds: float) -> None:
     """The budget refused a poll on its slot (actions took the window): move the grid so its
     next slot is when the budget frees one, and go on from there.
@@ -344,10 +348,6 @@ def _grid_hold(seconds: float) -> None:
     spacing = poll_spacing_seconds(grid.get("demand") or 0.0)
     hold = max(seconds, 0.0) + _HOLD_SLACK_SECONDS
     store.poll_grid_set({**grid, "slot": time.time() + hold - spacing})
-
-
-# A slot frees the instant the oldest grant leaves the window: ask a hair later.
-_HOLD_SLACK_SECONDS = 0.003
 
 
 def _backoff_register(backoff: dict) -> None:

@@ -276,17 +276,14 @@ def member_actions_get(queues: list[int]) -> dict[int, dict[int, dict[str, Any]]
 
 
 def poll_grid_get() -> dict[str, float] | None:
-    """The poller's grid: its last slot, and the other lanes' demand as of ``at``."""
+    """The poller's grid: its last slot, and the actions' demand as of ``at``."""
     grid = _loads(redis_connection().get(key("poll-grid")))
     # A bare number is a grid slot as older versions stored it.
     return {"slot": grid, "demand": None, "at": grid} if isinstance(grid, float) else grid
 
 
-def poll_grid_set(grid: dict[str, float] | None) -> None:
-    if grid is None:
-        redis_connection().delete(key("poll-grid"))
-    else:
-        redis_connection().set(key("poll-grid"), _dumps(grid))
+def poll_grid_set(grid: dict[str, float]) -> None:
+    redis_connection().set(key("poll-grid"), _dumps(grid))
 
 
 # Release only if the lock still holds our token: a tick that overran its TTL must not release
