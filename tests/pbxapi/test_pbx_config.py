@@ -23,7 +23,7 @@ def test_with_redis_the_budget_is_shared_under_the_products_key():
     budget = budget_from_env({**BASE, "REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert isinstance(budget, RedisBudget)
     assert budget.key == "wallboard:pbx-budget"  # the Django settings' default
-    assert (budget.requests, budget.window, budget.reserve) == (18, 5.0, 2)
+    assert (budget.requests, budget.window, budget.reserve) == (18, 5.0, 1)
     prefixed = budget_from_env({"REDIS_URL": "redis://x", "REDIS_KEY_PREFIX": "site2"})
     assert prefixed.key == "site2:pbx-budget"
     explicit = budget_from_env({"REDIS_URL": "redis://x", "PBX_BUDGET_KEY": "shared:ip"})
