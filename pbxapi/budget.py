@@ -234,13 +234,6 @@ redis.call('SET', KEYS[1], string.format('%d', ends), 'PX', ttl)
 return ends
 """
 
-# KEYS[1] grant log. ARGV[1] window in µs. Returns the number of grants in the last window.
-_USED_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-return redis.call('ZCOUNT', KEYS[1], string.format('%d', now - tonumber(ARGV[1])), '+inf')
-"""
-
 # KEYS[1] grant log, KEYS[2] the polls' own log. ARGV[1] window in µs. Returns {all, polls,
 # actions}; an action's member in the log starts with "action:" (RedisBudget.acquire).
 _USAGE_LUA = """
@@ -290,7 +283,6 @@ class RedisBudget:
         self.block_key = f"{key}:blocked"
         self._acquire = redis_client.register_script(_ACQUIRE_LUA)
         self._block = redis_client.register_script(_BLOCK_LUA)
-        self._used = redis_client.register_script(_USED_LUA)
         self._usage = redis_client.register_script(_USAGE_LUA)
 
     def acquire(self, *, priority: str = "poll", max_wait: float = 0.0) -> float:
@@ -337,7 +329,7 @@ class RedisBudget:
         return int(value) / _MICRO if value else None
 
     def used(self) -> int:
-        return int(self._run(self._used, keys=[self.log_key], args=[int(self.window * _MICRO)]))
+        return self.usage().total
 
     def usage(self) -> Usage:
         total, polls, actions = self._run(
@@ -446,10 +438,7 @@ class LocalBudget:
             return self._current_block()
 
     def used(self) -> int:
-        with self._lock:
-            now = self._clock()
-            self._forget_before(now)
-            return sum(1 for granted in self._grants if granted >= now - self.window)
+        return self.usage().total
 
     def usage(self) -> Usage:
         with self._lock:

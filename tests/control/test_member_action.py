@@ -23,7 +23,7 @@ from wallboard.live import selectors, store
 from wallboard.live import services as live_services
 from wallboard.live.pbx import pbx_budget, pbx_client
 from wallboard.live.snapshots import status_normalise
-from wallboard.live.store import SOURCE_CALLS, source_queue_status
+from wallboard.live.store import source_queue_status
 
 pytestmark = pytest.mark.django_db
 
@@ -127,8 +127,7 @@ def test_it_unpauses_adds_and_removes(pbx, admin_user):
 
 def _polled(queue: int) -> None:
     """The poller has fetched the queue (its status and the calls) and built its snapshot."""
-    live_services.source_fetch(SOURCE_CALLS)
-    live_services.source_fetch(source_queue_status(queue))
+    live_services.queue_refresh(queue=queue, with_calls=True)
 
 
 def test_a_pause_is_shown_from_the_pbxs_answer_without_a_request(pbx, admin_user):
