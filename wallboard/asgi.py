@@ -11,8 +11,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from wallboard.boards.routing import websocket_urlpatterns  # noqa: E402
 from wallboard.live import writethrough  # noqa: E402
-from wallboard.live.routing import websocket_urlpatterns  # noqa: E402
 
 # Under Daphne (Twisted), send each websocket frame at once instead of on the reactor's next turn.
 writethrough.install()

@@ -1,4 +1,4 @@
-"""The Celery application. Beat schedules live in wallboard.live.schedule, declared in one place."""
+"""The Celery application. Beat schedules live in wallboard.schedule, declared in one place."""
 
 import os
 
@@ -14,6 +14,6 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
     # Imported late: the schedule reads Django settings, which are ready only after setup.
-    from wallboard.live.schedule import beat_schedule
+    from wallboard.schedule import beat_schedule
 
     sender.conf.beat_schedule = beat_schedule()

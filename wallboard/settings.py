@@ -180,6 +180,10 @@ PBX_BLOCK_SECONDS = env_float("PBX_BLOCK_SECONDS", 1800.0, minimum=1)
 if PBX_ACTION_RESERVE >= PBX_BUDGET_REQUESTS:
     raise ImproperlyConfigured("PBX_ACTION_RESERVE must be smaller than PBX_BUDGET_REQUESTS")
 
+# --- Agent actions (wallboard.control) ---
+# Per user, across every process and both the API and the boards' websockets.
+ACTIONS_PER_USER_PER_MINUTE = env_int("ACTIONS_PER_USER_PER_MINUTE", 30, minimum=1)
+
 # --- Polling (wallboard.live) ---
 POLL_TICK_SECONDS = env_float("POLL_TICK_SECONDS", 1.0, minimum=0.2)
 POLL_EXTENSIONS_SECONDS = env_float("POLL_EXTENSIONS_SECONDS", 60.0, minimum=5)
@@ -201,6 +205,9 @@ WS_WATCHER_TTL_HEARTBEATS = 3
 # How often an open kiosk re-checks its token in the database (revocation also closes it at once
 # through the channel layer; this is the backstop).
 WS_RECHECK_SECONDS = env_float("WS_RECHECK_SECONDS", 30.0, minimum=0.05)
+# How often an open board of a logged-in user re-checks its session and rights (logout,
+# deactivation and role changes also reach it at once; this is the backstop).
+WS_USER_RECHECK_SECONDS = env_float("WS_USER_RECHECK_SECONDS", 5.0, minimum=0.05)
 
 # --- Channels ---
 # The pub/sub layer: no group_expiry to silently drop a TV after 24 h, one Redis message per

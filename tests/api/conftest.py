@@ -1,5 +1,5 @@
 """Fixtures for the API tests: the real simulator (tests/conftest.py points the settings and
-a unique Redis prefix at it) and the named personas of wallboard.boards.access."""
+a unique Redis prefix at it) and the named personas of wallboard.control.access."""
 
 from __future__ import annotations
 

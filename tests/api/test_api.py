@@ -12,7 +12,6 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from wallboard.api import views
 from wallboard.control.models import MemberAction
 from wallboard.live import selectors
 from wallboard.live.services import queue_refresh, source_fetch
@@ -242,8 +241,8 @@ def test_invalid_numbers_are_400_without_a_pbx_request(snapshots, admin_user):
     assert not MemberAction.objects.exists()
 
 
-def test_a_user_looping_on_actions_is_throttled_before_the_pbx(snapshots, admin_user, monkeypatch):
-    monkeypatch.setattr(views.MemberActionThrottle, "rate", "2/min")
+def test_a_user_looping_on_actions_is_throttled_before_the_pbx(snapshots, admin_user, settings):
+    settings.ACTIONS_PER_USER_PER_MINUTE = 2
     queue = first_queue(snapshots)
     extension = a_member(snapshots, queue)
     client = token_client(admin_user)

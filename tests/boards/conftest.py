@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from wallboard.boards.access import ADMIN_GROUP
-from wallboard.boards.models import TeamLeadAssignment
+from wallboard.control.access import ADMIN_GROUP
+from wallboard.control.models import TeamLeadAssignment
 
 QUEUE_A = 100
 QUEUE_B = 101

@@ -7,9 +7,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from tests.boards.conftest import QUEUE_A, QUEUE_B
-from wallboard.boards import access
+from wallboard.boards import kiosks
 from wallboard.boards.models import Board, KioskToken
 from wallboard.boards.services import kiosk_token_create, kiosk_token_revoke
+from wallboard.control import access
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +50,8 @@ def test_it_gives_anonymous_and_inactive_users_nothing(users):
 
 def test_it_finds_a_live_kiosk_by_its_token():
     issued = kiosk_token_create(name="Wallroom", queues=[QUEUE_B, QUEUE_A])
-    kiosk = access.kiosk_from_token(issued.secret)
-    assert kiosk == access.Kiosk(
+    kiosk = kiosks.kiosk_from_token(issued.secret)
+    assert kiosk == kiosks.Kiosk(
         id=issued.token.pk, name="Wallroom", queues=frozenset({QUEUE_A, QUEUE_B})
     )
     issued.token.refresh_from_db()
@@ -68,8 +69,8 @@ def test_it_scopes_a_kiosk_to_its_board_when_it_lists_no_queues():
     board = Board.objects.create(name="Sales floor", slug="sales", queues=[QUEUE_A])
     everything = kiosk_token_create(name="All")
     boarded = kiosk_token_create(name="Sales TV", board=board)
-    assert access.kiosk_from_token(everything.secret).queues is None
-    kiosk = access.kiosk_from_token(boarded.secret)
+    assert kiosks.kiosk_from_token(everything.secret).queues is None
+    kiosk = kiosks.kiosk_from_token(boarded.secret)
     assert kiosk.queues == frozenset({QUEUE_A})
     assert kiosk.board_id == board.pk
 
@@ -78,19 +79,19 @@ def test_it_refuses_revoked_and_unknown_kiosk_tokens(django_capture_on_commit_ca
     issued = kiosk_token_create(name="Wallroom")
     with django_capture_on_commit_callbacks(execute=True):
         kiosk_token_revoke(token=issued.token)
-    assert access.kiosk_from_token(issued.secret) is None
-    assert access.kiosk_from_token("not-a-token") is None
-    assert access.kiosk_from_token("") is None
+    assert kiosks.kiosk_from_token(issued.secret) is None
+    assert kiosks.kiosk_from_token("not-a-token") is None
+    assert kiosks.kiosk_from_token("") is None
 
 
 def test_it_notes_last_seen_at_most_once_a_minute():
     issued = kiosk_token_create(name="Wallroom")
     earlier = timezone.now() - timedelta(seconds=10)
     KioskToken.objects.filter(pk=issued.token.pk).update(last_seen=earlier)
-    access.kiosk_from_token(issued.secret)
+    kiosks.kiosk_from_token(issued.secret)
     assert KioskToken.objects.get(pk=issued.token.pk).last_seen == earlier
     KioskToken.objects.filter(pk=issued.token.pk).update(last_seen=earlier - timedelta(minutes=5))
-    access.kiosk_from_token(issued.secret)
+    kiosks.kiosk_from_token(issued.secret)
     assert KioskToken.objects.get(pk=issued.token.pk).last_seen > earlier
 
 
@@ -101,12 +102,21 @@ def test_it_rechecks_many_kiosk_tokens_in_one_query(
     with django_capture_on_commit_callbacks(execute=True):
         kiosk_token_revoke(token=gone.token)
     asked = [hall.secret, lobby.secret, hall.secret, gone.secret, "not-a-token", ""]
+    keys = [(secret, "all") for secret in asked]
     with django_assert_num_queries(2):  # the lookup, and one update noting both as seen
-        assert access.live_kiosk_tokens(asked) == {hall.secret, lobby.secret}
+        verdicts = kiosks.kiosk_verdicts(keys, changed=4001, gone=4403)
+    assert verdicts == {
+        (hall.secret, "all"): None,
+        (lobby.secret, "all"): None,
+        (gone.secret, "all"): 4403,
+        ("not-a-token", "all"): 4403,
+        ("", "all"): 4403,
+    }
     assert KioskToken.objects.get(pk=lobby.token.pk).last_seen is not None
     with django_assert_num_queries(1):  # seen a moment ago: no write
-        assert access.live_kiosk_tokens([lobby.secret]) == {lobby.secret}
-    assert access.live_kiosk_tokens([]) == set()
+        assert kiosks.kiosk_verdicts(
+            [(lobby.secret, "100")], changed=4001, gone=4403
+        ) == {(lobby.secret, "100"): 4001}
 
 
 def test_a_role_taken_away_applies_to_the_same_user_object_at_once(users):

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from tests.boards.conftest import QUEUE_A
-from wallboard.boards import access
+from wallboard.boards import kiosks
 from wallboard.boards.models import Board, KioskToken
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def test_adding_a_kiosk_token_in_the_admin_shows_its_url_once(client_for, settin
     html = response.content.decode()
     match = re.search(r"https://board\.example\.sk/kiosk/([\w-]+)/", html)
     assert match, html
-    kiosk = access.kiosk_from_token(match.group(1))
+    kiosk = kiosks.kiosk_from_token(match.group(1))
     assert kiosk.name == "Lobby" and kiosk.queues == frozenset({QUEUE_A})
     change = client.get(reverse("admin:boards_kiosktoken_change", args=[kiosk.id]))
     assert match.group(1) not in change.content.decode()

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from wallboard.boards import access
+from wallboard.boards import kiosks
 from wallboard.boards.management.commands.demo_setup import DEMO_ADMIN
 from wallboard.boards.models import KioskToken
 
@@ -35,7 +35,7 @@ def test_it_prints_a_kiosk_url_on_the_site_url(settings):
     settings.SITE_URL = "https://board.example.sk"
     output = run("kiosk_token", "create", "Wallroom", "--queues", "100,101")
     assert output.startswith("https://board.example.sk/kiosk/")
-    kiosk = access.kiosk_from_token(token_in(output))
+    kiosk = kiosks.kiosk_from_token(token_in(output))
     assert kiosk.name == "Wallroom"
     assert kiosk.queues == frozenset({100, 101})
 
@@ -56,7 +56,7 @@ def test_it_refuses_bad_queue_lists_and_unknown_boards():
 
 def test_it_revokes_a_token_and_tells_its_open_sockets(django_capture_on_commit_callbacks):
     secret = token_in(run("kiosk_token", "create", "Wallroom"))
-    kiosk = access.kiosk_from_token(secret)
+    kiosk = kiosks.kiosk_from_token(secret)
 
     def revoke() -> None:
         # In the test's thread (thread-sensitive), where its database connection lives.
@@ -75,11 +75,11 @@ def test_it_revokes_a_token_and_tells_its_open_sockets(django_capture_on_commit_
 
     message = async_to_sync(revoke_while_listening)()
     assert message == {"type": "kiosk.revoked"}
-    assert access.kiosk_from_token(secret) is None
+    assert kiosks.kiosk_from_token(secret) is None
     # The name is free again; the old URL stays dead.
     new_secret = token_in(run("kiosk_token", "create", "Wallroom"))
-    assert access.kiosk_from_token(new_secret) is not None
-    assert access.kiosk_from_token(secret) is None
+    assert kiosks.kiosk_from_token(new_secret) is not None
+    assert kiosks.kiosk_from_token(secret) is None
 
 
 def test_it_refuses_to_revoke_an_unknown_name():
@@ -107,13 +107,13 @@ def test_demo_setup_prints_the_admin_password_only_on_the_first_run(
     admin = get_user_model().objects.get(username=DEMO_ADMIN)
     assert admin.is_superuser and admin.check_password(password)
     first_kiosk = token_in(first)
-    assert access.kiosk_from_token(first_kiosk).queues is None
+    assert kiosks.kiosk_from_token(first_kiosk).queues is None
 
     with django_capture_on_commit_callbacks(execute=True):
         second = run("demo_setup")
     assert "password:" not in second and password not in second
     assert "exists" in second
     # A fresh demo URL each run; the previous one is revoked.
-    assert access.kiosk_from_token(token_in(second)) is not None
-    assert access.kiosk_from_token(first_kiosk) is None
+    assert kiosks.kiosk_from_token(token_in(second)) is not None
+    assert kiosks.kiosk_from_token(first_kiosk) is None
     assert KioskToken.objects.active().filter(is_demo=True).count() == 1

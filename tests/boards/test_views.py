@@ -251,7 +251,7 @@ def test_pages_speak_slovak_to_a_slovak_browser(client_for, live_data):
     assert 'lang="sk"' in html
     assert "Čakajúci" in html and "Odhlásiť" in html
     config_words = page_config(client.get(reverse("console"), HTTP_ACCEPT_LANGUAGE="sk"))
-    assert config_words["strings"]["states"]["paused"] == "Pozastavený"
+    assert ["paused", "Pozastavený"] in config_words["states"]
     english = client.get(reverse("console"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Waiting" in english and "Čakajúci" not in english
 

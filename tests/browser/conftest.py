@@ -36,7 +36,7 @@ STALE_SECONDS = 6
 
 USERS_SCRIPT = """
 from django.contrib.auth import get_user_model
-from wallboard.boards.models import TeamLeadAssignment
+from wallboard.control.models import TeamLeadAssignment
 suffix, queue_a, password = {suffix!r}, {queue!r}, {password!r}
 model = get_user_model()
 model.objects.create_superuser(f"admin-{suffix}", password=password)

@@ -1,12 +1,12 @@
 """Fixtures for the control tests: the real simulator (tests/conftest.py points the settings
-and a unique Redis prefix at it) and the named personas of wallboard.boards.access."""
+and a unique Redis prefix at it) and the named personas of wallboard.control.access."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from wallboard.boards.models import TeamLeadAssignment
+from wallboard.control.models import TeamLeadAssignment
 
 
 @pytest.fixture

@@ -1,14 +1,13 @@
-"""The API's response shapes. Snapshots and summaries are the documented JSON of docs/websocket.md,
-passed through these serializers so that the OpenAPI schema describes exactly what is sent."""
+"""The API's response shapes. Snapshots and summaries are the shapes of ``wallboard.live.shapes``
+(documented in docs/websocket.md), passed through these serializers so that the OpenAPI schema
+describes exactly what is sent."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from wallboard.control.services import ACTIONS, Reason
-
-MEMBER_STATES = ["available", "ringing", "on_call", "paused", "offline"]
-PBX_STATES = ["ok", "blocked", "unreachable", "starting"]
+from wallboard.live.shapes import PBX_STATES, STATES
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -68,7 +67,7 @@ class MemberCallSerializer(serializers.Serializer):
 class MemberSerializer(serializers.Serializer):
     extension = serializers.IntegerField()
     name = serializers.CharField(allow_null=True)
-    state = serializers.ChoiceField(choices=MEMBER_STATES)
+    state = serializers.ChoiceField(choices=list(STATES))
     state_since = serializers.DateTimeField(allow_null=True)
     paused = serializers.BooleanField()
     in_use = serializers.BooleanField()
@@ -130,7 +129,7 @@ class ActionOutcomeSerializer(serializers.Serializer):
 
 
 class PBXStateSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=PBX_STATES)
+    state = serializers.ChoiceField(choices=list(PBX_STATES))
     blocked_until = serializers.DateTimeField(allow_null=True)
     unreachable_since = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(allow_null=True)

@@ -24,16 +24,16 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from pbxapi import errors as pbx
 from wallboard.api import serializers
-from wallboard.boards import access
+from wallboard.control import access
 from wallboard.control.services import (
     ActionForbidden,
     ActionInvalid,
     ActionOutcome,
+    ActionThrottled,
     Reason,
     member_action,
 )
@@ -146,20 +146,10 @@ class QueueDetailView(_AuthenticatedView):
         return Response(serializers.QueueSnapshotSerializer(snapshot).data)
 
 
-class MemberActionThrottle(UserRateThrottle):
-    """Actions per user and process. Each action costs three PBX requests (the action and the
-    refresh after it) from the priority lane, which may use every slot: a script stuck in a loop
-    must not spend the whole budget and starve the boards' polls."""
-
-    scope = "member_action"
-    rate = "30/min"
-
-
 class MemberActionView(_AuthenticatedView):
     """POST one of the four member actions; subclasses name the action."""
 
     member_action_name: str = ""
-    throttle_classes = [MemberActionThrottle]
 
     def post(self, request: Request, queue: int, extension: int) -> Response:
         try:
@@ -174,18 +164,18 @@ class MemberActionView(_AuthenticatedView):
             return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
         except ActionInvalid as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return _outcome_response(
-            outcome, queue=queue, extension=extension, action=self.member_action_name
-        )
+        except ActionThrottled as exc:
+            response = Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        return _outcome_response(outcome)
 
 
-def _outcome_response(
-    outcome: ActionOutcome, *, queue: int, extension: int, action: str
-) -> Response:
+def _outcome_response(outcome: ActionOutcome) -> Response:
     body = {
-        "queue": queue,
-        "extension": extension,
-        "action": action,
+        "queue": outcome.queue,
+        "extension": outcome.extension,
+        "action": outcome.action,
         "ok": outcome.ok,
         "reason": outcome.reason.value,
         "code": outcome.code,
@@ -215,9 +205,9 @@ def _action_schema(action: str):
     return extend_schema(
         operation_id=f"queues_members_{action}",
         summary=_ACTION_SUMMARIES[action],
-        description="Sent at once through the PBX budget's priority lane and audited; on success "
-        "the queue's snapshot is refreshed so every board shows the change within about a "
-        "second. The body carries the PBX's answer in words (`message`) whatever the status.",
+        description="Sent at once through the PBX budget's action lane (one PBX request) and "
+        "audited; on success every board shows the change within about a second. The body "
+        "carries the PBX's answer in words (`message`) whatever the status.",
         request=None,
         parameters=[_QUEUE_PARAMETER, _EXTENSION_PARAMETER, _RETRY_AFTER_HEADER],
         responses={
@@ -237,7 +227,8 @@ def _action_schema(action: str):
             ),
             429: OpenApiResponse(
                 serializers.ErrorSerializer,
-                description="More than 30 actions a minute from this user; nothing was sent.",
+                description="More than ACTIONS_PER_USER_PER_MINUTE actions a minute from this "
+                "user (30 by default); nothing was sent; retry after Retry-After seconds.",
             ),
             502: OpenApiResponse(
                 outcome, description="The PBX is unreachable or answered with an error."

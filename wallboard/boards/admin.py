@@ -14,10 +14,15 @@ from wallboard.boards.models import (
     Board,
     KioskToken,
     QueueDisplay,
-    TeamLeadAssignment,
     kiosk_token_hash,
 )
-from wallboard.boards.services import kiosk_token_revoke, kiosk_url
+from wallboard.boards.services import (
+    board_changed,
+    board_delete,
+    kiosk_scope_changed,
+    kiosk_token_revoke,
+    kiosk_url,
+)
 
 
 @admin.register(QueueDisplay)
@@ -42,6 +47,18 @@ class BoardAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "queues", "queues_per_page", "rotation_seconds", "sound_alert"]
     prepopulated_fields = {"slug": ["name"]}
 
+    def save_model(self, request: HttpRequest, obj: Board, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            board_changed(board=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Board) -> None:
+        board_delete(board=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Board]) -> None:
+        for board in queryset:
+            board_delete(board=board)
+
 
 @admin.register(KioskToken)
 class KioskTokenAdmin(admin.ModelAdmin):
@@ -49,7 +66,7 @@ class KioskTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "queues", "board", "created", "revoked_at", "last_seen", "is_active"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "board"]
     search_fields = ["name"]
-    fields = ["name", "queues", "board", "created", "revoked_at", "last_seen"]
+    fields = ["name", "queues", "board", "all_queues", "created", "revoked_at", "last_seen"]
     readonly_fields = ["created", "revoked_at", "last_seen"]
     actions = ["revoke"]
 
@@ -60,6 +77,7 @@ class KioskTokenAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: KioskToken, form, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
+            kiosk_scope_changed(kiosk_ids=[obj.pk])
             return
         secret = KioskToken.new_secret()
         obj.token_hash = kiosk_token_hash(secret)
@@ -85,11 +103,3 @@ class KioskTokenAdmin(admin.ModelAdmin):
             ngettext("%d kiosk token revoked.", "%d kiosk tokens revoked.", len(tokens))
             % len(tokens),
         )
-
-
-@admin.register(TeamLeadAssignment)
-class TeamLeadAssignmentAdmin(admin.ModelAdmin):
-    list_display = ["user", "queue"]
-    list_filter = ["queue"]
-    search_fields = ["user__username", "user__first_name", "user__last_name"]
-    autocomplete_fields = ["user"]

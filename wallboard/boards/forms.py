@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from wallboard.boards.models import Board, KioskToken, queue_list_parse
 from wallboard.control.models import MemberAction
 
+# Dates a filter may name: far enough for any real audit, near enough that a day boundary in any
+# time zone stays a valid datetime (date.max + 1 day would overflow).
+_FIRST_DAY = date(2000, 1, 1)
+_LAST_DAY = date(2100, 12, 31)
+# Queue and extension numbers are PositiveIntegerFields (PostgreSQL's int4).
+_MAX_NUMBER = 2_147_483_647
+
 
 class AuditFilterForm(forms.Form):
-    """The audit page's filters (GET). Every field optional; invalid values are ignored."""
+    """The audit page's filters (GET). Every field optional; an invalid one is a 400 that says
+    what is wrong."""
 
-    OK_CHOICES = [("", _("any")), ("1", _("accepted")), ("0", _("refused / failed"))]
+    OK_CHOICES = [
+        ("", _("any")),
+        ("1", _("accepted")),
+        ("0", _("refused / failed")),
+        ("pending", _("pending / outcome unknown")),
+    ]
 
     user = forms.CharField(label=_("User"), required=False, max_length=150)
-    queue = forms.IntegerField(label=_("Queue"), required=False, min_value=0)
-    extension = forms.IntegerField(label=_("Extension"), required=False, min_value=0)
+    queue = forms.IntegerField(label=_("Queue"), required=False, min_value=0, max_value=_MAX_NUMBER)
+    extension = forms.IntegerField(
+        label=_("Extension"), required=False, min_value=0, max_value=_MAX_NUMBER
+    )
     action = forms.ChoiceField(
         label=_("Action"),
         required=False,
@@ -24,11 +42,24 @@ class AuditFilterForm(forms.Form):
     )
     ok = forms.ChoiceField(label=_("Result"), required=False, choices=OK_CHOICES)
     date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
     )
     date_to = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
     )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        first, last = cleaned.get("date_from"), cleaned.get("date_to")
+        if first and last and first > last:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return cleaned
 
 
 class QueueListField(forms.CharField):
@@ -65,9 +96,9 @@ class BoardAdminForm(forms.ModelForm):
 class KioskTokenAdminForm(forms.ModelForm):
     queues = QueueListField(
         label=_("queues"),
-        help_text=_("Empty = the board's queues, or every queue without a board."),
+        help_text=_("Empty = the board's queues (or every queue, if so ticked)."),
     )
 
     class Meta:
         model = KioskToken
-        fields = ["name", "queues", "board"]
+        fields = ["name", "queues", "board", "all_queues"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -158,7 +157,15 @@ class KioskToken(models.Model):
         default=list,
         blank=True,
         validators=[validate_queue_list],
-        help_text=_("Empty = the board's queues, or every queue without a board."),
+        help_text=_("Empty = the board's queues (or every queue, if so ticked)."),
+    )
+    all_queues = models.BooleanField(
+        _("every queue"),
+        default=False,
+        help_text=_(
+            "Without its own queues and without a board the token shows every queue only when "
+            "this is ticked, else none: deleting a board never widens what its TVs show."
+        ),
     )
     board = models.ForeignKey(
         Board,
@@ -197,35 +204,13 @@ class KioskToken(models.Model):
         return self.revoked_at is None
 
     def queue_set(self) -> set[int] | None:
+        """The queues this TV may show; None = every queue."""
         if self.queues:
             return set(self.queues)
         if self.board is not None:
             return self.board.queue_set()
-        return None
+        return None if self.all_queues else set()
 
     @classmethod
     def new_secret(cls) -> str:
         return secrets.token_urlsafe(KIOSK_TOKEN_BYTES)
-
-
-class TeamLeadAssignment(models.Model):
-    """The queues a team lead may act on (pause, unpause, add, remove agents)."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("user"),
-        on_delete=models.CASCADE,
-        related_name="team_lead_assignments",
-    )
-    queue = models.PositiveIntegerField(_("queue number"))
-
-    class Meta:
-        ordering = ["user__username", "queue"]
-        verbose_name = _("team-lead assignment")
-        verbose_name_plural = _("team-lead assignments")
-        constraints = [
-            models.UniqueConstraint(fields=["user", "queue"], name="team_lead_queue_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} → {self.queue}"

@@ -1,18 +1,22 @@
-"""Reads for the board pages: which queues a page shows, their cached snapshots and display
-configuration, the extension list for "add agent". Never a PBX request: everything comes from
-the live engineer's Redis cache (wallboard.live.selectors) and the database."""
+"""Reads for the board pages: which queues a page shows, their cached snapshots with their display
+configuration, the audit trail. Never a PBX request: live data comes from the live cache in
+Redis (``wallboard.live.selectors``), configuration from the database."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from wallboard.boards.models import Board, QueueDisplay
-
-# Data older than this shows "data from HH:MM:SS (N s ago)"; older than STALE greys the board.
-DEFAULT_NOTICE_SECONDS = 10
-DEFAULT_STALE_SECONDS = 30
+from wallboard.control.access import actionable_queues
+from wallboard.control.models import MemberAction
+from wallboard.control.services import action_longest_seconds
+from wallboard.live import selectors as live
 
 
 @dataclass(frozen=True)
@@ -45,35 +49,14 @@ class PageData:
 
 def freshness_limits() -> dict[str, int]:
     return {
-        "notice": int(getattr(settings, "BOARD_NOTICE_SECONDS", DEFAULT_NOTICE_SECONDS)),
-        "stale": int(getattr(settings, "BOARD_STALE_SECONDS", DEFAULT_STALE_SECONDS)),
+        "notice": int(settings.BOARD_NOTICE_SECONDS),
+        "stale": int(settings.BOARD_STALE_SECONDS),
     }
 
 
-def known_queues() -> list[dict]:
+def known_queues() -> list[dict[str, Any]]:
     """Every queue the poller knows (queue, name, counts...), in queue-number order."""
-    from wallboard.live.selectors import queue_summaries
-
-    return sorted(queue_summaries(), key=lambda row: row["queue"])
-
-
-def pbx_state() -> dict:
-    from wallboard.live.selectors import pbx_state_get
-
-    return pbx_state_get()
-
-
-def fresh_at() -> str | None:
-    """When the poller last completed a successful PBX fetch (ISO 8601), or None."""
-    from wallboard.live.selectors import fresh_at_get
-
-    return fresh_at_get()
-
-
-def snapshot(queue: int) -> dict | None:
-    from wallboard.live.selectors import snapshot_get
-
-    return snapshot_get(queue=queue)
+    return sorted(live.queue_summaries(), key=lambda row: row["queue"])
 
 
 def page_queues(*, wanted: list[int] | None, allowed: set[int] | None) -> list[int]:
@@ -92,10 +75,8 @@ def display_config(queues: list[int]) -> dict[int, QueueDisplay]:
 
 def page_data(*, queues: list[int], actionable: set[int] | None = None) -> PageData:
     """Snapshots + display configuration for these queues (actionable None = all)."""
-    from wallboard.live.selectors import snapshots_get
-
     displays = display_config(queues)
-    snapshots = snapshots_get(queues=queues)  # one Redis round trip for the whole page
+    snapshots = live.snapshots_get(queues=queues)  # one Redis round trip for the whole page
     views = []
     for number in queues:
         snap = snapshots.get(number)
@@ -111,7 +92,7 @@ def page_data(*, queues: list[int], actionable: set[int] | None = None) -> PageD
                 can_act=actionable is None or number in actionable,
             )
         )
-    return PageData(queues=views, pbx=pbx_state())
+    return PageData(queues=views, pbx=live.pbx_state_get())
 
 
 def board_settings(board: Board | None) -> dict:
@@ -128,45 +109,24 @@ def board_settings(board: Board | None) -> dict:
 def extension_choices() -> list[dict]:
     """Extensions for "add agent": [{extension, name, registered}], from the live cache (the
     poller refreshes the PBX's extension list every POLL_EXTENSIONS_SECONDS)."""
-    from wallboard.live import selectors as live
-
-    getter = getattr(live, "extensions_get", None)
-    if getter is not None:
-        rows = [
-            {
-                "extension": int(row["extension"]),
-                "name": row.get("name") or "",
-                "registered": bool(row.get("registered", row.get("is_registered", False))),
-            }
-            for row in getter() or []
-        ]
-    else:
-        # Until the live part offers a selector: its cached source, as written by the poller
-        # ({"fetched", "by_extension": {"201": {"name", "registered"}}}).
-        from wallboard.live import store
-
-        cached = store.source_get(store.SOURCE_EXTENSIONS) or {}
-        rows = [
-            {
-                "extension": int(ext),
-                "name": row.get("name") or "",
-                "registered": bool(row.get("registered")),
-            }
-            for ext, row in (cached.get("by_extension") or {}).items()
-        ]
-    return sorted(rows, key=lambda row: row["extension"])
+    return live.extensions_get()
 
 
-def audit_actions(*, user, filters: dict):
+def sl_targets_read() -> dict[str, Any]:
+    """The service-level targets for the live snapshots (handed to ``wallboard.live`` at start)."""
+    default = QueueDisplay._meta.get_field("service_level_target_seconds").get_default()
+    rows = QueueDisplay.objects.values_list("queue", "service_level_target_seconds")
+    return {"default": default, "by_queue": {str(queue): target for queue, target in rows}}
+
+
+def audit_unknown_after() -> datetime:
+    """Actions created before this and still without an outcome will never get one."""
+    return timezone.now() - timedelta(seconds=action_longest_seconds())
+
+
+def audit_actions(*, user, filters: dict) -> QuerySet[MemberAction]:
     """MemberAction rows this user may audit (admins: all; team leads: their queues; others:
     none), narrowed by the audit form's cleaned filters; newest first."""
-    from datetime import datetime, time, timedelta
-
-    from django.utils import timezone
-
-    from wallboard.boards.access import actionable_queues
-    from wallboard.control.models import MemberAction
-
     rows = MemberAction.objects.all()
     allowed = actionable_queues(user)
     if allowed is not None:
@@ -180,6 +140,8 @@ def audit_actions(*, user, filters: dict):
         rows = rows.filter(action=filters["action"])
     if filters.get("ok") in ("0", "1"):
         rows = rows.filter(ok=filters["ok"] == "1")
+    elif filters.get("ok") == "pending":
+        rows = rows.filter(finished__isnull=True)
     zone = timezone.get_current_timezone()
     if filters.get("date_from"):
         rows = rows.filter(created__gte=datetime.combine(filters["date_from"], time.min, zone))

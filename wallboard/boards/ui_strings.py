@@ -4,22 +4,21 @@ json_script — one catalogue for templates and scripts, no JS i18n build."""
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+
+from wallboard.live.shapes import MEMBER_STATES
+
+
+def member_states() -> list[list[str]]:
+    """[[state, word], ...] in the order the boards count them (for the page's JavaScript)."""
+    return [[state, str(label)] for state, label in MEMBER_STATES]
 
 
 def state_words() -> dict[str, str]:
-    return {
-        "available": pgettext("agent state", "Available"),
-        "ringing": pgettext("agent state", "Ringing"),
-        "on_call": pgettext("agent state", "On call"),
-        "paused": pgettext("agent state", "Paused"),
-        "offline": pgettext("agent state", "Offline"),
-    }
+    return {state: str(label) for state, label in MEMBER_STATES}
 
 
 def js_strings() -> dict[str, object]:
     return {
-        "states": state_words(),
         "data_from": _("Data from {time} ({age} s ago)"),
         "reconnecting": _("Reconnecting…"),
         "connecting": _("Connecting…"),

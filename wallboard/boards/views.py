@@ -6,30 +6,44 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from wallboard.boards import selectors
-from wallboard.boards.access import (
+from wallboard.boards.forms import AuditFilterForm
+from wallboard.boards.kiosks import kiosk_from_token
+from wallboard.boards.models import Board, QueueDisplay, queue_list_parse
+from wallboard.boards.ui_strings import js_strings, member_states
+from wallboard.control.access import (
     actionable_queues,
+    can_audit,
     is_admin,
-    kiosk_from_token,
     role_of,
     visible_queues,
 )
-from wallboard.boards.forms import AuditFilterForm
-from wallboard.boards.models import Board, queue_list_parse
-from wallboard.boards.ui_strings import js_strings
+from wallboard.live import selectors as live
 
 AUDIT_PAGE_SIZE = 50
 
 
+# A page shows at most this many queues (the websocket refuses more).
+MAX_PAGE_QUEUES = 200
+
+
+class BadQueues(ValueError):
+    """The ``queues`` parameter is not a list of queue numbers."""
+
+
 def _requested_queues(request: HttpRequest) -> list[int] | None:
     try:
-        return queue_list_parse(request.GET.get("queues", "")) or None
-    except ValueError:
-        return None
+        queues = queue_list_parse(request.GET.get("queues", ""))
+    except ValueError as error:
+        raise BadQueues(str(error)) from None
+    if len(queues) > MAX_PAGE_QUEUES:
+        raise BadQueues(f"at most {MAX_PAGE_QUEUES} queues")
+    return queues or None
 
 
 def _page_config(*, ws_path: str, data: selectors.PageData, board: Board | None) -> dict:
@@ -41,11 +55,13 @@ def _page_config(*, ws_path: str, data: selectors.PageData, board: Board | None)
         "snapshots": data.snapshots(),
         "pbx": data.pbx,
         # Snapshots change only on a real change; this says how fresh the unchanged data is.
-        "fresh_at": selectors.fresh_at(),
+        "fresh_at": live.fresh_at_get(),
         "freshness": selectors.freshness_limits(),
         "board": selectors.board_settings(board),
         "strings": js_strings(),
-        "heartbeat": float(getattr(settings, "WS_HEARTBEAT_SECONDS", 5.0)),
+        "states": member_states(),
+        "thresholds": QueueDisplay().thresholds(),
+        "heartbeat": float(settings.WS_HEARTBEAT_SECONDS),
     }
 
 
@@ -66,9 +82,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "boards": Board.objects.all(),
             "role": role_of(request.user),
             "actionable": sorted(actionable) if actionable is not None else None,
-            "can_audit": actionable is None or bool(actionable),
+            "can_audit": can_audit(request.user),
             "is_admin": is_admin(request.user),
-            "pbx": selectors.pbx_state(),
+            "pbx": live.pbx_state_get(),
         },
     )
 
@@ -76,7 +92,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
-    wanted = _requested_queues(request)
+    try:
+        wanted = _requested_queues(request)
+    except BadQueues as error:
+        return HttpResponseBadRequest(
+            gettext("The queues parameter must be queue numbers separated by commas: %(error)s")
+            % {"error": error}
+        )
     queues = selectors.page_queues(wanted=wanted, allowed=visible_queues(request.user))
     actionable = actionable_queues(request.user)
     data = selectors.page_data(queues=queues, actionable=actionable)
@@ -138,13 +160,16 @@ def _tv_render(
 
 @login_required
 def audit(request: HttpRequest) -> HttpResponse:
-    allowed = actionable_queues(request.user)
-    if allowed is not None and not allowed:
+    if not can_audit(request.user):
         raise PermissionDenied("Only team leads and admins see the audit trail")
+    allowed = actionable_queues(request.user)
     form = AuditFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    valid = form.is_valid() if form.is_bound else True
+    filters = form.cleaned_data if form.is_bound and valid else {}
     rows = selectors.audit_actions(user=request.user, filters=filters)
-    page = Paginator(rows, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(rows if valid else rows.none(), AUDIT_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -155,5 +180,7 @@ def audit(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "scope": sorted(allowed) if allowed is not None else None,
+            "unknown_after": selectors.audit_unknown_after(),
         },
+        status=200 if valid else 400,
     )

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from wallboard.control.models import MemberAction
+from wallboard.control.models import MemberAction, TeamLeadAssignment
 
 
 @admin.register(MemberAction)
@@ -21,3 +21,11 @@ class MemberActionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(TeamLeadAssignment)
+class TeamLeadAssignmentAdmin(admin.ModelAdmin):
+    list_display = ["user", "queue"]
+    list_filter = ["queue"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["user"]

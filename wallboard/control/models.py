@@ -1,4 +1,4 @@
-"""The audit trail of agent actions: one row per attempt that reached the PBX lane."""
+"""Who may act on which queue (team-lead assignments) and the audit trail of agent actions."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from django.utils.translation import gettext_lazy as _
 class MemberAction(models.Model):
     """One pause/unpause/add/remove attempt and the PBX's answer.
 
-    Written for every attempt that passed validation and the permission check, whether the PBX
-    accepted it, refused it or could not be reached. ``username`` is copied so that the trail
-    still says who it was after the user is deleted.
+    Written before the PBX request, for every attempt that passed validation, the permission
+    check and the throttle, and completed with the outcome after it: a row still without
+    ``finished`` long after the action's longest possible duration is an attempt whose outcome
+    nobody knows (the process died in between). ``username`` is copied so that the trail still
+    says who it was after the user is deleted.
     """
 
     class Action(models.TextChoices):
@@ -40,7 +42,11 @@ class MemberAction(models.Model):
     queue = models.PositiveIntegerField(_("queue"))
     extension = models.PositiveIntegerField(_("extension"))
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
-    ok = models.BooleanField(_("accepted"))
+    # None until the outcome is recorded (pending, or unknown if it never was).
+    ok = models.BooleanField(_("accepted"), null=True)
+    # Why it ended as it did (control.services.Reason); empty while pending.
+    reason = models.CharField(_("reason"), max_length=32, blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
     # The PBX's body code (200, 400 Already there...) or HTTP status (403); None if no answer.
     code = models.IntegerField(_("code"), null=True, blank=True)
     detail = models.CharField(_("detail"), max_length=500, blank=True)
@@ -52,5 +58,28 @@ class MemberAction(models.Model):
         indexes = [models.Index(fields=["queue", "-created"], name="control_action_queue_created")]
 
     def __str__(self) -> str:
-        verdict = "ok" if self.ok else "failed"
+        verdict = {True: "ok", False: "failed", None: "pending"}[self.ok]
         return f"{self.username} {self.action} {self.extension} in {self.queue}: {verdict}"
+
+
+class TeamLeadAssignment(models.Model):
+    """The queues a team lead may act on (pause, unpause, add, remove agents)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="team_lead_assignments",
+    )
+    queue = models.PositiveIntegerField(_("queue number"))
+
+    class Meta:
+        ordering = ["user__username", "queue"]
+        verbose_name = _("team-lead assignment")
+        verbose_name_plural = _("team-lead assignments")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "queue"], name="team_lead_queue_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.queue}"

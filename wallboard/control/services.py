@@ -1,9 +1,11 @@
 """Agent actions on queue members: pause, unpause, add, remove.
 
-One way in for the websocket, the HTTP API and the console: ``member_action`` validates, checks
-permission (before any PBX request is spent), sends the action through the budget's priority
-lane, audits the attempt, and on success shows the result on every board at once: a pause or
-unpause straight from the PBX's answer, an add or remove by fetching the queue again.
+One way in for the websocket and the HTTP API: ``member_action`` validates, checks permission
+and the user's action throttle (before any PBX request is spent), records the attempt as pending,
+sends the action through the budget's action lane, completes the record with the outcome, and
+on success shows the result on every board at once: a pause or unpause straight from the PBX's
+answer, an add or remove by fetching the queue again. It is synchronous and may wait on the PBX
+for seconds: callers on an event loop run it on a thread of their own.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import redis
 from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pbxapi import errors as pbx
-from wallboard.boards import access
+from wallboard.control import access
 from wallboard.control.models import MemberAction
 from wallboard.live import pbx as live_pbx
 from wallboard.live import services as live_services
+from wallboard.live import store as live_store
 
 if TYPE_CHECKING:
     from pbxapi.models import ActionResult
@@ -73,6 +79,14 @@ class ActionForbidden(ActionError, PermissionError):
     """The user may not act on that queue."""
 
 
+class ActionThrottled(ActionError):
+    """The user made more actions than ACTIONS_PER_USER_PER_MINUTE; ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Reason(StrEnum):
     """Why an action ended the way it did; the API maps these to HTTP statuses."""
 
@@ -83,7 +97,7 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"  # sent, but no answer in time: the action may or may not have happened
     UNREACHABLE = "unreachable"  # the PBX could not be reached
     PBX_ERROR = "pbx_error"  # the PBX answered something wrong (5xx, HTML, bad credentials...)
-    UNAVAILABLE = "unavailable"  # our own Redis (the budget) is down; nothing was sent
+    UNAVAILABLE = "unavailable"  # our own Redis or database is down; nothing was sent
     INVALID = "invalid"  # the client refused the arguments before sending
 
 
@@ -97,6 +111,9 @@ class ActionOutcome:
     later can succeed (blocked, budget exhausted, Redis unavailable).
     """
 
+    queue: int
+    extension: int
+    action: str
     ok: bool
     code: int | None
     detail: str
@@ -105,11 +122,17 @@ class ActionOutcome:
     retry_after: int | None = None
 
 
+def action_longest_seconds() -> float:
+    """The longest an action can take: the wait for a budget slot plus the PBX's timeouts, and
+    a margin. A record still pending after this never got its outcome (the process died)."""
+    return ACTION_MAX_WAIT_SECONDS + settings.PBX_CONNECT_TIMEOUT + settings.PBX_READ_TIMEOUT + 30.0
+
+
 def member_action(*, user, queue: int, extension: int, action: str, source: str) -> ActionOutcome:
     """Pause/unpause/add/remove ``extension`` in ``queue`` on the PBX, on behalf of ``user``.
 
-    Raises ActionInvalid or ActionForbidden before any PBX request; otherwise audits the attempt
-    and returns its outcome (never raises a PBX error).
+    Raises ActionInvalid, ActionForbidden or ActionThrottled before any PBX request; otherwise
+    returns the outcome (never raises a PBX error) with the attempt in the audit trail.
     """
     queue = _number(queue, what="queue")
     extension = _number(extension, what="extension")
@@ -119,23 +142,37 @@ def member_action(*, user, queue: int, extension: int, action: str, source: str)
         raise ActionForbidden(
             gettext("You may not change the members of queue %(queue)s.") % {"queue": queue}
         )
-
-    outcome = _outcome_unexpected()
+    subject = {"queue": queue, "extension": extension, "action": action}
     try:
-        outcome = _send(queue=queue, extension=extension, action=action)
+        _throttle(user)
+        record = _audit_open(user=user, source=source, **subject)
+    except (redis.RedisError, DatabaseError) as error:
+        # No audit record, no action: nothing is sent that the trail could not show.
+        logger.warning("Action refused, the wallboard cannot record it: %r", error)
+        return _unrecordable(**subject)
+    outcome = _outcome_unexpected(**subject)
+    try:
+        outcome = _send(**subject)
     finally:
-        # Audited even when something unforeseen escapes, so the trail never misses an attempt.
-        _audit(
-            user=user,
-            source=source,
-            queue=queue,
-            extension=extension,
-            action=action,
-            outcome=outcome,
-        )
+        # Completed even when something unforeseen escapes, so the trail never misses an attempt.
+        _audit_close(record, outcome)
     if outcome.ok:
-        _show_after_action(queue=queue, extension=extension, action=action)
+        _show_after_action(**subject)
     return outcome
+
+
+def _throttle(user) -> None:
+    """At most ACTIONS_PER_USER_PER_MINUTE actions per user, across every process: a flood of
+    clicks or a script cannot spend the PBX budget the boards' polls need."""
+    wait = live_store.rate_take(
+        f"actions:user:{user.pk}", limit=settings.ACTIONS_PER_USER_PER_MINUTE, window=60.0
+    )
+    if wait is not None:
+        raise ActionThrottled(
+            gettext("Too many actions; try again in %(seconds)s s.")
+            % {"seconds": _whole_seconds(wait)},
+            retry_after=_whole_seconds(wait),
+        )
 
 
 def _number(value: object, *, what: str) -> int:
@@ -165,7 +202,7 @@ def _check_choice(value: object, choices: frozenset[str], *, what: str) -> None:
 
 
 def _send(*, queue: int, extension: int, action: str) -> ActionOutcome:
-    """Spend one priority-lane request on the action and turn whatever happens into an outcome."""
+    """Spend one action-lane request on the action and turn whatever happens into an outcome."""
     client = live_pbx.pbx_client()
     method = {
         "pause": client.queue_pause,
@@ -177,13 +214,14 @@ def _send(*, queue: int, extension: int, action: str) -> ActionOutcome:
         result = method(queue, extension, priority="action", max_wait=ACTION_MAX_WAIT_SECONDS)
     except pbx.PBXError as error:
         _record_pbx_state(error=error)
-        return _outcome_from_error(error)
+        return _outcome_from_error(error, queue=queue, extension=extension, action=action)
     _record_pbx_state(error=None)
-    return _outcome_from_result(result)
+    return _outcome_from_result(result, queue=queue, extension=extension, action=action)
 
 
-def _outcome_from_result(result: ActionResult) -> ActionOutcome:
+def _outcome_from_result(result: ActionResult, **subject) -> ActionOutcome:
     return ActionOutcome(
+        **subject,
         ok=True,
         code=result.code,
         detail=result.detail,
@@ -192,10 +230,11 @@ def _outcome_from_result(result: ActionResult) -> ActionOutcome:
     )
 
 
-def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
+def _outcome_from_error(error: pbx.PBXError, **subject) -> ActionOutcome:
     """Every pbxapi error as an outcome: the PBX's words where it gave some, ours otherwise."""
     if isinstance(error, pbx.QueueActionRefused):
         return ActionOutcome(
+            **subject,
             ok=False,
             code=error.code,
             detail=error.detail,
@@ -206,6 +245,7 @@ def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
         until = _pbx_local_time(error.until)
         return _failure(
             error,
+            subject,
             reason=Reason.BLOCKED,
             code=403,
             message=gettext("PBX blocked until %(time)s") % {"time": until},
@@ -214,6 +254,7 @@ def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
     if isinstance(error, pbx.BudgetExhausted):
         return _failure(
             error,
+            subject,
             reason=Reason.BUDGET_EXHAUSTED,
             message=gettext(
                 "The PBX is busy (request budget used up); try again in a few seconds."
@@ -223,6 +264,7 @@ def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
     if isinstance(error, pbx.BudgetUnavailable):
         return _failure(
             error,
+            subject,
             reason=Reason.UNAVAILABLE,
             message=gettext("The wallboard cannot reach its request budget; nothing was sent."),
             retry_after=_UNAVAILABLE_RETRY_SECONDS,
@@ -230,6 +272,7 @@ def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
     if isinstance(error, pbx.PBXTimeout):
         return _failure(
             error,
+            subject,
             reason=Reason.TIMEOUT,
             message=gettext(
                 "The PBX did not answer in time; the action may or may not have been done."
@@ -237,18 +280,20 @@ def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
         )
     if isinstance(error, pbx.Unreachable):
         return _failure(
-            error, reason=Reason.UNREACHABLE, message=gettext("The PBX is unreachable.")
+            error, subject, reason=Reason.UNREACHABLE, message=gettext("The PBX is unreachable.")
         )
     if isinstance(error, pbx.InvalidArgument):
-        return _failure(error, reason=Reason.INVALID, message=str(error))
+        return _failure(error, subject, reason=Reason.INVALID, message=str(error))
     if isinstance(error, pbx.AuthenticationFailed):
         return _failure(
             error,
+            subject,
             reason=Reason.PBX_ERROR,
             message=gettext("The PBX refused the wallboard's API login; check its PBX settings."),
         )
     return _failure(
         error,
+        subject,
         reason=Reason.PBX_ERROR,
         message=gettext("The PBX answered with an error: %(error)s") % {"error": error},
     )
@@ -256,6 +301,7 @@ def _outcome_from_error(error: pbx.PBXError) -> ActionOutcome:
 
 def _failure(
     error: pbx.PBXError,
+    subject: dict,
     *,
     reason: Reason,
     message: str,
@@ -263,6 +309,7 @@ def _failure(
     retry_after: int | None = None,
 ) -> ActionOutcome:
     return ActionOutcome(
+        **subject,
         ok=False,
         code=code if code is not None else error.status,
         detail=str(error),
@@ -272,9 +319,10 @@ def _failure(
     )
 
 
-def _outcome_unexpected() -> ActionOutcome:
+def _outcome_unexpected(**subject) -> ActionOutcome:
     """What the audit says if something unforeseen (a bug) escapes before an outcome exists."""
     return ActionOutcome(
+        **subject,
         ok=False,
         code=None,
         detail="Internal error before the PBX answered",
@@ -307,15 +355,20 @@ def _record_pbx_state(*, error: Exception | None) -> None:
         logger.exception("Could not record the PBX outcome of a member action")
 
 
-def _audit(
-    *,
-    user,
-    source: str,
-    queue: int,
-    extension: int,
-    action: str,
-    outcome: ActionOutcome,
-) -> MemberAction:
+def _unrecordable(**subject) -> ActionOutcome:
+    return ActionOutcome(
+        **subject,
+        ok=False,
+        code=None,
+        detail="The wallboard could not record the action; nothing was sent",
+        message=gettext("The wallboard cannot record the action right now; nothing was sent."),
+        reason=Reason.UNAVAILABLE,
+        retry_after=_UNAVAILABLE_RETRY_SECONDS,
+    )
+
+
+def _audit_open(*, user, source: str, queue: int, extension: int, action: str) -> MemberAction:
+    """The attempt, recorded before anything is sent (``ok`` None: pending)."""
     return MemberAction.objects.create(
         user=user,  # the permission check let only active, logged-in users this far
         username=user.get_username(),
@@ -323,10 +376,29 @@ def _audit(
         queue=queue,
         extension=extension,
         action=action,
-        ok=outcome.ok,
-        code=outcome.code,
-        detail=outcome.detail[: MemberAction._meta.get_field("detail").max_length],
+        ok=None,
     )
+
+
+def _audit_close(record: MemberAction, outcome: ActionOutcome) -> None:
+    """Complete the record with the outcome. A failure here is logged, never raised: the PBX
+    has acted (or refused), and an error would invite the user to click again."""
+    record.ok = outcome.ok
+    record.reason = outcome.reason.value
+    record.code = outcome.code
+    record.detail = outcome.detail[: MemberAction._meta.get_field("detail").max_length]
+    record.finished = timezone.now()
+    try:
+        record.save(update_fields=["ok", "reason", "code", "detail", "finished"])
+    except Exception:
+        logger.exception(
+            "Could not complete audit record %s (%s %s in %s: %s); it stays pending",
+            record.pk,
+            outcome.action,
+            outcome.extension,
+            outcome.queue,
+            outcome.reason.value,
+        )
 
 
 def _show_after_action(*, queue: int, extension: int, action: str) -> None:

@@ -17,15 +17,10 @@ logger = logging.getLogger(__name__)
 
 GROUP_PBX = "pbx"
 EVENT_BOARD_MESSAGE = "board.message"
-EVENT_KIOSK_REVOKED = "kiosk.revoked"
 
 
 def queue_group(queue: int) -> str:
     return f"queue.{queue}"
-
-
-def kiosk_group(kiosk_id: int) -> str:
-    return f"kiosk.{kiosk_id}"
 
 
 def frame(message: dict[str, Any]) -> str:
@@ -68,7 +63,7 @@ def _group_send(group: str, event: dict[str, Any]) -> None:
     if layer is None:
         return
     # Each process's hub receives the event once, on its own channel, and hands it to the
-    # connections it holds in this group (wallboard.live.consumers._ProcessHub).
+    # connections it holds in this group (wallboard.live.hub).
     event["group"] = group
     try:
         async_to_sync(layer.group_send)(group, event)

@@ -1,14 +1,11 @@
-"""Reads of the live data, straight from Redis (and the boards' queue configuration): never a
-PBX request (docs/contracts.md)."""
+"""Reads of the live data, straight from Redis: never a PBX request (docs/contracts.md)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
-
-from wallboard.boards.models import QueueDisplay
 from wallboard.live import store
 from wallboard.live.pbx import pbx_budget
 from wallboard.live.snapshots import iso, snapshot_summary
@@ -29,11 +26,24 @@ logger = logging.getLogger(__name__)
 # Snapshots are rebuilt several times a second; a target changed in the admin reaches the boards
 # within this many seconds instead of costing a database query per rebuild.
 SL_TARGETS_CACHE_SECONDS = 30.0
+# The target without any configuration (seconds).
+SL_TARGET_DEFAULT_SECONDS = 20
+
+# Where the service-level targets come from: handed in by the app that owns their configuration
+# (it registers a reader at start-up), so that this layer reads no higher app's models. The
+# reader returns {"default": seconds, "by_queue": {"100": seconds}} and may raise when its
+# database is away: the default then stands in and the boards keep updating.
+_sl_targets_reader: Callable[[], dict[str, Any]] | None = None
+
+
+def sl_targets_reader_set(reader: Callable[[], dict[str, Any]] | None) -> None:
+    global _sl_targets_reader
+    _sl_targets_reader = reader
 
 
 def sl_targets_get(*, queues: list[int]) -> dict[int, int]:
-    """Each queue's service-level target in seconds: its QueueDisplay row, else the model's
-    default. Read from the database at most every SL_TARGETS_CACHE_SECONDS (cached in Redis)."""
+    """Each queue's service-level target in seconds, read at most every
+    SL_TARGETS_CACHE_SECONDS (cached in Redis for every process)."""
     cached = store.sl_targets_cached()
     if cached is None:
         cached = _sl_targets_read()
@@ -43,15 +53,14 @@ def sl_targets_get(*, queues: list[int]) -> dict[int, int]:
 
 
 def _sl_targets_read() -> dict[str, Any]:
-    default = QueueDisplay._meta.get_field("service_level_target_seconds").get_default()
+    fallback = {"default": SL_TARGET_DEFAULT_SECONDS, "by_queue": {}}
+    if _sl_targets_reader is None:
+        return fallback
     try:
-        rows = QueueDisplay.objects.values_list("queue", "service_level_target_seconds")
-        by_queue = {str(queue): target for queue, target in rows}
-    except DatabaseError as error:
-        # The boards must keep updating without the database: the default is a fair stand-in.
-        logger.warning("Service-level targets unreadable (%s); using %s s", error, default)
-        by_queue = {}
-    return {"default": default, "by_queue": by_queue}
+        return _sl_targets_reader()
+    except Exception as error:
+        logger.warning("Service-level targets unreadable (%s); using the default", error)
+        return fallback
 
 
 def known_queue_numbers() -> list[int]:

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from wallboard.live.shapes import STATES
+
 if TYPE_CHECKING:
     from pbxapi.models import CallStatistics, Extension, Queue, QueueStatus
 
-STATES = ("available", "ringing", "on_call", "paused", "offline")
 
 # Call legs in these states are conversations, not ringing phones. The PBX reports the caller's
 # leg into a queue as "answered" as soon as the queue picks up, which is why a leg only counts

@@ -386,3 +386,38 @@ def clients_count() -> int:
         pipe.zcard(key("clients"))
         _removed, count = pipe.execute()
     return int(count)
+
+
+# --- rate limits (a per-name sliding window shared by every process) ----------------------
+
+# KEYS[1] the log (sorted set of µs times). ARGV[1] limit, ARGV[2] window µs, ARGV[3] a unique
+# member. Returns 0 when taken, else µs until a place frees.
+_RATE_TAKE_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%d', now - window))
+local count = redis.call('ZCARD', KEYS[1])
+if count >= tonumber(ARGV[1]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+return 0
+"""
+
+
+def rate_take(name: str, *, limit: int, window: float) -> float | None:
+    """Take one place in ``name``'s sliding window of ``limit`` per ``window`` seconds, for
+    every process at once. Returns None when taken, else the seconds until a place frees."""
+    wait = redis_connection().eval(
+        _RATE_TAKE_LUA,
+        1,
+        key("rate", name),
+        limit,
+        int(window * 1_000_000),
+        secrets.token_hex(8),
+    )
+    return int(wait) / 1_000_000 if int(wait) else None

@@ -18,47 +18,95 @@ path) or a pending close take the normal path unchanged.
 from __future__ import annotations
 
 import logging
+import socket
+
+try:
+    from twisted.internet import _newtls, protocol, tcp
+except ImportError:  # no Daphne, so no Twisted: nothing to speed up
+    tcp = None
 
 logger = logging.getLogger(__name__)
 
 _installed = False
 
 
+# Every name the fast path reads on a connection, whether Twisted defines it on the class or
+# sets it per instance. ``install`` checks them on a real connection before patching anything.
+RELIED_ON = (
+    "TLS",
+    "SEND_LIMIT",
+    "connected",
+    "disconnecting",
+    "_writeDisconnected",
+    "producer",
+    "streamingProducer",
+    "producerPaused",
+    "_tempDataLen",
+    "offset",
+    "dataBuffer",
+    "socket",
+)
+
+
+class _ProbeReactor:
+    """Enough of a reactor to build a connection that is never used."""
+
+    def addReader(self, selectable) -> None: ...
+    def removeReader(self, selectable) -> None: ...
+    def addWriter(self, selectable) -> None: ...
+    def removeWriter(self, selectable) -> None: ...
+
+
+def missing_names() -> list[str]:
+    """The names of RELIED_ON that a real Twisted TCP connection lacks (empty: all there)."""
+    ours, peer = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        connection = tcp.Connection(ours, protocol.Protocol(), reactor=_ProbeReactor())
+        return [name for name in RELIED_ON if not hasattr(connection, name)]
+    finally:
+        ours.close()
+        peer.close()
+
+
 def install() -> bool:
-    """Patch Twisted's TCP connections once per process; False if Twisted is not installed."""
+    """Patch Twisted's TCP connections once per process; False if Twisted is not installed or
+    is not the Twisted this was written for (writes then stay on Twisted's own path)."""
     global _installed
     if _installed:
         return True
-    try:
-        from twisted.internet import _newtls, tcp
-    except ImportError:
+    if tcp is None:
         return False
 
     buffered_write = tcp.Connection.write
-    # The fast path reads FileDescriptor's buffer state. If a Twisted release moved it, keep
-    # Twisted's own write (slower, never wrong) rather than guess (requirements.txt pins it).
-    expected = ("dataBuffer", "offset", "SEND_LIMIT", "_writeDisconnected", "producerPaused")
-    if buffered_write is not _newtls.ConnectionMixin.write or not all(
-        hasattr(tcp.Connection, name) for name in expected
-    ):
-        logger.warning("Twisted's TCP write path is not the known one; writes stay buffered")
+    missing = missing_names()
+    if buffered_write is not _newtls.ConnectionMixin.write or missing:
+        logger.warning(
+            "Twisted's TCP write path is not the known one (missing: %s); writes stay buffered",
+            ", ".join(missing) or "ConnectionMixin.write",
+        )
         return False
 
     def write(self, data: bytes) -> None:
-        if (
-            type(data) is bytes
-            and not self.TLS  # startTLS: the bytes must go through the TLS layer first
-            and 0 < len(data) <= self.SEND_LIMIT
-            and self.connected
-            and not self.disconnecting
-            and not self._writeDisconnected
-            # A pull producer is asked for more only by the buffered path's drain; a push
-            # producer (Twisted's HTTPChannel registers itself on every connection, websockets
-            # included) only needs pausing when bytes pile up, which the buffered path handles.
-            and (self.producer is None or (self.streamingProducer and not self.producerPaused))
-            and not self._tempDataLen
-            and self.offset == len(self.dataBuffer)
-        ):
+        try:
+            direct = (
+                type(data) is bytes
+                and not self.TLS  # startTLS: the bytes must go through the TLS layer first
+                and 0 < len(data) <= self.SEND_LIMIT
+                and self.connected
+                and not self.disconnecting
+                and not self._writeDisconnected
+                # A pull producer is asked for more only by the buffered path's drain; a push
+                # producer (Twisted's HTTPChannel registers itself on every connection,
+                # websockets included) only needs pausing when bytes pile up, which the
+                # buffered path handles.
+                and (self.producer is None or (self.streamingProducer and not self.producerPaused))
+                and not self._tempDataLen
+                and self.offset == len(self.dataBuffer)
+            )
+        except AttributeError:
+            direct = False  # a connection unlike the one probed: Twisted's own path
+        if direct:
             try:
                 sent = self.socket.send(data)
             except OSError:

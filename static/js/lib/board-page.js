@@ -6,10 +6,6 @@ import { LiveConnection } from "./connection.js";
 import { fill, makeClock, parseTime, setText } from "./format.js";
 import { QueuePanel } from "./queue-panel.js";
 
-const DEFAULT_THRESHOLDS = {
-  waiting_amber: 3, waiting_red: 6, wait_amber: 60, wait_red: 120, flash: true, sl_target: 20,
-};
-
 export class BoardPage {
   /**
    * @param {object} options
@@ -80,6 +76,7 @@ export class BoardPage {
   #adopt(el, queue) {
     const panel = new QueuePanel(el, queue, {
       strings: this.strings,
+      states: this.config.states,
       agentTemplate: this.agentTemplateFor(queue),
       decorate: this.decorate ? (row, member) => this.decorate(row, member, panel) : undefined,
     });
@@ -102,7 +99,7 @@ export class BoardPage {
     for (const queue of queues) {
       if (this.panels.has(queue)) continue;
       const config = this.queueConfig.get(queue) || {
-        queue, name: String(queue), display_name: "", thresholds: DEFAULT_THRESHOLDS, can_act: false,
+        queue, name: String(queue), display_name: "", thresholds: this.config.thresholds, can_act: false,
       };
       // A queue that appeared after the page was rendered: the server says (hello, queues)
       // whether this user may act on it; the console has a panel template with controls.

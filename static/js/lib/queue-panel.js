@@ -3,7 +3,6 @@
 
 import { dash, duration, parseTime, percent, setData, setText } from "./format.js";
 
-const STATES = ["available", "ringing", "on_call", "paused", "offline"];
 const LEVEL_RANK = { ok: 0, amber: 1, red: 2 };
 
 function fields(root) {
@@ -24,12 +23,15 @@ export class QueuePanel {
   /**
    * @param {HTMLElement} el  the queue's section ([data-queue])
    * @param {object} queue  {queue, name, display_name, thresholds, can_act}
-   * @param {object} options  {strings, agentTemplate: HTMLTemplateElement, decorate(row, member)}
+   * @param {object} options  {strings, states: [[state, word]...] in count order,
+   *   agentTemplate: HTMLTemplateElement, decorate(row, member)}
    */
-  constructor(el, queue, { strings, agentTemplate, decorate }) {
+  constructor(el, queue, { strings, states, agentTemplate, decorate }) {
     this.el = el;
     this.queue = queue;
     this.strings = strings;
+    this.states = states.map(([state]) => state);
+    this.stateWords = Object.fromEntries(states);
     this.agentTemplate = agentTemplate;
     this.decorate = decorate || (() => {});
     this.f = fields(el);
@@ -56,7 +58,7 @@ export class QueuePanel {
     if (!this.queue.display_name && snapshot.name) setText(this.f.qname, snapshot.name);
     const counts = snapshot.counts || {};
     setText(this.f.waiting, String(counts.waiting ?? 0));
-    for (const state of STATES) setText(this.f[`c-${state}`], String(counts[state] ?? 0));
+    for (const state of this.states) setText(this.f[`c-${state}`], String(counts[state] ?? 0));
     const kpi = snapshot.kpi || {};
     setText(this.f.answered, dash(kpi.answered_today));
     setText(this.f.missed, dash(kpi.missed_today));
@@ -103,7 +105,7 @@ export class QueuePanel {
     setData(row.el, "state", member.state);
     setText(row.f.name, member.name || String(member.extension));
     setText(row.f.ext, String(member.extension));
-    setText(row.f.state, this.strings.states[member.state] || member.state);
+    setText(row.f.state, this.stateWords[member.state] || member.state);
     setText(row.f.calls, String(member.calls_taken ?? 0));
     this.decorate(row, member);
   }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from wallboard.boards.ui_strings import state_words
+from wallboard.control import access
 
 register = template.Library()
 
@@ -48,7 +49,4 @@ def agent_states() -> list[tuple[str, str]]:
 @register.simple_tag
 def can_audit(user) -> bool:
     """Team leads and admins see the audit page; viewers do not get a link to a 403."""
-    from wallboard.boards.access import actionable_queues
-
-    allowed = actionable_queues(user)
-    return allowed is None or bool(allowed)
+    return access.can_audit(user)

@@ -13,18 +13,24 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from wallboard.boards.access import ADMIN_GROUP
 from wallboard.boards.models import KioskToken
 from wallboard.boards.services import kiosk_token_create, kiosk_token_revoke
+from wallboard.control.access import ADMIN_GROUP
 
 DEMO_ADMIN = "demo-admin"
 DEMO_KIOSK = "demo-tv"
 
 
 def admin_group_ensure() -> Group:
-    """The group that makes a user an admin of the wallboard, with the board models' rights."""
+    """The group that makes a user an admin of the wallboard, with the rights on the board
+    configuration and the team-lead assignments."""
     group, _created = Group.objects.get_or_create(name=ADMIN_GROUP)
-    group.permissions.add(*Permission.objects.filter(content_type__app_label="boards"))
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="boards"),
+        *Permission.objects.filter(
+            content_type__app_label="control", content_type__model="teamleadassignment"
+        ),
+    )
     return group
 
 

@@ -3,7 +3,7 @@
 from channels.auth import AuthMiddlewareStack
 from django.urls import path
 
-from wallboard.live.consumers import BoardConsumer, KioskConsumer
+from wallboard.boards.consumers import BoardConsumer, KioskConsumer
 
 websocket_urlpatterns = [
     # A board's user comes from the session cookie.
