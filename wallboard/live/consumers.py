@@ -260,6 +260,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.last_sent = time.monotonic()
         await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
+    async def close(self, code=None, reason=None):
+        await super().close(code=code, reason=reason)
+        # Closed by us: nothing more goes to it, whenever the peer acknowledges.
+        await self._release()
+
     async def _send_hello(self) -> None:
         await self.send(
             text_data=push.frame(

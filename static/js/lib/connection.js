@@ -6,7 +6,9 @@
 const BASE_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 // Close codes after which retrying cannot help (docs/websocket.md).
-const FINAL_CODES = new Set([4401, 4403]);
+const FINAL_CODES = new Set([4400, 4401, 4403]);
+// The server changed what this page may show or do: load the page again with the new rights.
+const RELOAD_CODE = 4001;
 
 export class LiveConnection {
   /**
@@ -78,6 +80,11 @@ export class LiveConnection {
   #closed(socket, code) {
     if (socket !== this.socket) return; // an abandoned socket finishing its close
     this.#drop(socket);
+    if (code === RELOAD_CODE) {
+      this.stopped = true;
+      window.location.reload();
+      return;
+    }
     if (FINAL_CODES.has(code)) {
       this.stopped = true;
       clearInterval(this.watchdog);
