@@ -140,11 +140,6 @@ FIRST_QUEUE = 100
 RECEPTION = 200
 FIRST_AGENT = 201
 
-# The live centre's own life (the history's staffing stands in for it on past days).
-BREAK_EVERY, BREAK_MEDIAN = 50 * 60.0, 5 * 60.0
-OFFLINE_EVERY, OFFLINE_SECONDS = 4 * 3600.0, (120.0, 900.0)
-BURST_EVERY, BURST_SECONDS, BURST_FACTOR = 60 * 60.0, (120.0, 420.0), (2.0, 3.5)
-
 _NAME_RE = re.compile(r"^[^\W_]+(?: [^\W_]+)*$")
 _DIGITS_RE = re.compile(r"^\d{1,20}$")
 EXTENSION_FIELDS = ("name", "call_forwarding", "outboundcid")
@@ -266,6 +261,7 @@ class CallCentre:
             regulars=self._regulars,
             curve=self._curve,
             call_rate=self.config.call_rate,
+            bursts=self.config.bursts,
             start=start,
             until=until,
             unique_id=self._unique_id,
@@ -355,9 +351,9 @@ class CallCentre:
         if queue.burst_until is not None and self._now >= queue.burst_until:
             queue.burst_until, queue.burst_factor = None, 1.0
         starts = self.config.bursts and queue.burst_until is None
-        if starts and self._rng.random() < STEP / BURST_EVERY:
-            queue.burst_until = self._now + self._rng.uniform(*BURST_SECONDS)
-            queue.burst_factor = self._rng.uniform(*BURST_FACTOR)
+        if starts and self._rng.random() < STEP / rules.BURST_EVERY:
+            seconds, queue.burst_factor = rules.burst_draw(self._rng)
+            queue.burst_until = self._now + seconds
 
     def _caller_arrives(
         self, queue: Queue, number: str, name: str | None, attempt: int = 1
@@ -537,14 +533,15 @@ class CallCentre:
                 self._end_break(agent)
             if not agent.registered or agent.state != IDLE or agent.break_until is not None:
                 continue
-            roll = self._rng.random()
-            if roll < STEP / OFFLINE_EVERY:
+            if self._rng.random() >= STEP / rules.IDLE_EVENT_EVERY:
+                continue
+            event = rules.idle_event_draw(self._rng)
+            if event == "offline":
                 agent.registered = False
-                agent.offline_until = self._now + self._rng.uniform(*OFFLINE_SECONDS)
-            elif roll < STEP / OFFLINE_EVERY + STEP / BREAK_EVERY:
-                seconds = self._rng.lognormvariate(math.log(BREAK_MEDIAN), 0.5)
-                self._start_break(agent, seconds)
-            elif roll < STEP / OFFLINE_EVERY + STEP / BREAK_EVERY + STEP / rules.OWN_CALL_EVERY:
+                agent.offline_until = self._now + rules.offline_draw(self._rng)
+            elif event == "break":
+                self._start_break(agent, rules.break_draw(self._rng))
+            else:
                 self._own_call(agent)
 
     def _start_break(self, agent: Agent, seconds: float) -> None:

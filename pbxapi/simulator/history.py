@@ -8,8 +8,10 @@ and no-answer, talk, transfer, queue timeout, retries, own calls) comes from `ru
 row from a `cdr` builder, so history and live rows have the same shapes and similar figures:
 waits grow when a queue is short of agents, as they do live.
 
-What the sweep leaves out: breaks, network drops and bursts (staffing covers the average), and
-calls still going on at the end (they are not written: the live centre starts with idle agents).
+Agents' breaks and network drops make them unavailable for a while (taken only when idle, as
+live); surges multiply a queue's rate for minutes. What the sweep leaves out: calls still going
+on at `until` (not written: the live centre starts with idle agents and empty queues), and a
+paused member still taking transferred calls.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def history_calls(
     regulars: list[tuple[str, str | None]],
     curve: Curve,
     call_rate: float,
+    bursts: bool,
     start: int,
     until: float,
     unique_id: Callable[[float], str],
@@ -54,7 +57,7 @@ def history_calls(
     reach = int((rules.QUEUE_TIMEOUT + rules.TALK_BOUNDS[1]) // 60) + 60
     volume = [curve.at(start + 60 * minute) for minute in range(minutes + reach)]
     staffing = [rules.staffing_level(v, daily=curve.daily) for v in volume]
-    events = _arrivals(rng, queues, agents, volume[:minutes], call_rate, start, until)
+    events = _arrivals(rng, queues, agents, volume[:minutes], call_rate, bursts, start, until)
 
     position = {agent.extension: index for index, agent in enumerate(agents)}
     free = [float(start)] * len(agents)  # when each agent can take the next call
@@ -86,7 +89,15 @@ def history_calls(
         else:
             break
         if kind >= len(queues):
-            _own_call(rng, agents, kind - len(queues), t, free, on_shift, unique_id, rows)
+            index = kind - len(queues)
+            if free[index] > t or not on_shift(index, t):
+                continue  # busy or off shift: nothing happens (as live: only idle agents)
+            event = rules.idle_event_draw(rng)
+            if event == "own_call":
+                _own_call(rng, agents, index, t, free, on_shift, unique_id, rows)
+            else:
+                draw = rules.break_draw if event == "break" else rules.offline_draw
+                free[index] = t + draw(rng)
             continue
 
         queue = queues[kind]
@@ -193,34 +204,48 @@ def _arrivals(
     agents: list[Agent],
     volume: list[float],
     call_rate: float,
+    bursts: bool,
     start: int,
     until: float,
 ) -> list[tuple[float, int]]:
     """(time, kind) in time order: kind < len(queues) is a caller arriving at that queue,
-    otherwise agent `kind - len(queues)` may make a call of their own."""
+    otherwise something may happen to agent `kind - len(queues)` if idle (`idle_event_draw`)."""
     events: list[tuple[float, int]] = []
-    for kind, queue in enumerate(queues):
-        base = call_rate * queue.load / 60.0
-        if base <= 0:
-            continue
-        # Thinning, an hour at a time: candidates at the hour's highest rate, each kept with
-        # the probability of that minute's rate.
-        for first in range(0, len(volume), 60):
-            top = max(volume[first : first + 60])
-            if top <= 0:
-                continue
-            t, block_end = start + 60.0 * first, min(until, start + 60.0 * (first + 60))
-            rate = base * top
-            while True:
-                t += rng.expovariate(rate)
+
+    def poisson(kind: int, rate: float, begin: float, end: float) -> None:
+        """Arrivals at `rate` times the minute's volume: candidates at the highest volume of
+        each hour, each kept with the probability of its minute's (thinning)."""
+        first = int((begin - start) // 60)
+        while begin < end:
+            last = min(first + 60 - first % 60, int((end - start) // 60) + 1)
+            top = max(volume[first:last])
+            block_end = min(end, start + 60.0 * last)
+            t = begin
+            while top > 0:
+                t += rng.expovariate(rate * top)
                 if t >= block_end:
                     break
                 if rng.random() * top <= volume[int((t - start) // 60)]:
                     events.append((t, kind))
+            begin, first = block_end, last
+
+    for kind, queue in enumerate(queues):
+        base = call_rate * queue.load / 60.0
+        if base <= 0:
+            continue
+        poisson(kind, base, start, until)
+        t = float(start)
+        while bursts:  # surges add callers at (factor - 1) times the usual rate
+            t += rng.expovariate(1 / rules.BURST_EVERY)
+            if t >= until:
+                break
+            seconds, factor = rules.burst_draw(rng)
+            poisson(kind, base * (factor - 1), t, min(until, t + seconds))
+            t += seconds
     for index in range(len(agents)):
         t = float(start)
         while True:
-            t += rng.expovariate(1 / rules.OWN_CALL_EVERY)
+            t += rng.expovariate(1 / rules.IDLE_EVENT_EVERY)
             if t >= until:
                 break
             events.append((t, len(queues) + index))
@@ -239,8 +264,6 @@ def _own_call(
     rows: list[HistoryRow],
 ) -> None:
     """An agent who is free and on shift phones a colleague or a customer."""
-    if free[index] > t or not on_shift(index, t):
-        return
     agent, other = agents[index], None
     if rules.internal_draw(rng):
         colleagues = [

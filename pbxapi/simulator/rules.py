@@ -42,7 +42,7 @@ AUTOPAUSE_ON_NO_ANSWER, AUTOPAUSE_SECONDS = 0.5, (60.0, 180.0)
 TALK_MEDIAN, TALK_SIGMA, TALK_BOUNDS = 100.0, 0.7, (15.0, 1800.0)
 WRAPUP_SECONDS = (5.0, 30.0)
 PATIENCE_MEDIAN, PATIENCE_SIGMA = 150.0, 0.8
-SHORT_ABANDON_SHARE, SHORT_ABANDON_SECONDS = 0.06, (1.0, 5.0)  # hang up at once
+SHORT_ABANDON_SHARE, SHORT_ABANDON_SECONDS = 0.04, (1.0, 5.0)  # hang up at once
 QUEUE_TIMEOUT = 480.0  # then the caller is sent to voicemail or cut off ("hangup")
 VOICEMAIL_SHARE, VOICEMAIL_SECONDS = 0.5, (8, 45)  # of callers reaching the queue timeout
 MAX_WAITING = 20  # more callers than this get busy
@@ -52,7 +52,11 @@ TRANSFER_SHARE, TRANSFER_AT = 0.06, (0.2, 0.7)  # of answered calls; when, as a 
 # Callers who gave up (abandoned, cut off, busy) and call the same queue again, by attempt.
 RETRY_SHARE = (0.40, 0.25)
 RETRY_SECONDS = (60.0, 900.0)
-OWN_CALL_EVERY = 45 * 60.0
+OWN_CALL_EVERY = 45 * 60.0  # each of these happens at this mean interval of an idle agent's time
+BREAK_EVERY, BREAK_MEDIAN = 50 * 60.0, 5 * 60.0  # the agent pauses themselves in every queue
+OFFLINE_EVERY, OFFLINE_SECONDS = 4 * 3600.0, (120.0, 900.0)  # the phone drops off the network
+# Surges: now and then a queue gets several times its usual rate for a few minutes.
+BURST_EVERY, BURST_SECONDS, BURST_FACTOR = 60 * 60.0, (120.0, 420.0), (2.0, 3.5)
 OWN_CALL_INTERNAL_SHARE = 0.4
 AGENT_RING_SECONDS = (2.0, 6.0)  # click-to-call: the agent's own phone rings first
 AGENT_NO_ANSWER_SECONDS = 20.0
@@ -61,6 +65,7 @@ STAFFING_FACTOR, MIN_STAFFING = 1.4, 0.05  # night shifts: the first agent of ea
 # Log-normal draws use gauss(): random.lognormvariate() is several times slower, and a month of
 # history draws a million of them.
 _LOG_PATIENCE = math.log(PATIENCE_MEDIAN)
+_LOG_BREAK = math.log(BREAK_MEDIAN)
 
 
 class Curve:
@@ -159,6 +164,21 @@ def talk_draw(rng: random.Random, median: float = TALK_MEDIAN) -> int:
     return int(min(max(talk, TALK_BOUNDS[0]), TALK_BOUNDS[1]))
 
 
+def break_draw(rng: random.Random) -> float:
+    """Seconds of a break."""
+    return math.exp(rng.gauss(_LOG_BREAK, 0.5))  # log-normal
+
+
+def offline_draw(rng: random.Random) -> float:
+    """Seconds an agent's phone stays off the network."""
+    return rng.uniform(*OFFLINE_SECONDS)
+
+
+def burst_draw(rng: random.Random) -> tuple[float, float]:
+    """A surge: (seconds it lasts, factor on the queue's rate)."""
+    return rng.uniform(*BURST_SECONDS), rng.uniform(*BURST_FACTOR)
+
+
 def wrapup_draw(rng: random.Random) -> float:
     return rng.uniform(*WRAPUP_SECONDS)
 
@@ -188,6 +208,20 @@ def retry_draw(rng: random.Random, attempt: int) -> float | None:
     if rng.random() < share:
         return rng.uniform(*RETRY_SECONDS)
     return None
+
+
+IDLE_EVENT_EVERY = 1 / (1 / OFFLINE_EVERY + 1 / BREAK_EVERY + 1 / OWN_CALL_EVERY)
+
+
+def idle_event_draw(rng: random.Random) -> str:
+    """What an idle agent does when something happens (mean interval IDLE_EVENT_EVERY):
+    "offline", "break" or "own_call"."""
+    roll = rng.random() / IDLE_EVENT_EVERY
+    if roll < 1 / OFFLINE_EVERY:
+        return "offline"
+    if roll < 1 / OFFLINE_EVERY + 1 / BREAK_EVERY:
+        return "break"
+    return "own_call"
 
 
 def internal_draw(rng: random.Random) -> bool:
