@@ -56,9 +56,9 @@ time is `when`). A transfer leaves ONE row: the PBX's queue row, with `destinati
 extension that took the call over (it may be no member of the queue); the first agent's part
 shows only in its queue's `calls_taken` (counted when they hand the call over) and live in
 call/statistics (the agent leg moves to the new agent, with a new leg unique_id and the same
-`from_queue_unique_id`). The wait is unchanged by a transfer. Repeat callers: about 40 % of
+`from_queue_unique_id`). The wait is unchanged by a transfer. Repeat callers: about a third of
 callers who gave up (abandoned, cut off, busy) call the same queue again 1-15 minutes later from
-the same number, a quarter of those a third time; many are answered then. Most callers' numbers
+the same number, a fifth of those once more; many are answered then. Most callers' numbers
 are new; 15 % are regular customers who call now and then.
 
 Click-to-call (`call/create?caller=EXT&destination=NUMBER`, always "Call queued"): when EXT is a
@@ -340,7 +340,8 @@ class CallCentre:
         while self._retries and self._retries[0][0] <= self._now:
             _, _, number, caller, name, attempt = heapq.heappop(self._retries)
             self._caller_arrives(self.queues[number], caller, name, attempt)
-        rate = self.config.call_rate / 60.0 * self._curve.at(self._now) * STEP
+        base = rules.base_rate(self.config.call_rate, bursts=self.config.bursts)
+        rate = base * self._curve.at(self._now) * STEP
         for queue in self.queues.values():
             self._update_burst(queue)
             for _ in range(self._poisson(rate * queue.load * queue.burst_factor)):

@@ -24,7 +24,7 @@ class SimulatorConfig:
     # Average calls per minute per queue over a working day (busy hours more, nights less,
     # weekends much less); it scales the history's volume too (see `python -m
     # pbxapi.simulator --help` for rows per day).
-    call_rate: float = 0.6
+    call_rate: float = 0.5
     daily_curve: bool = True  # False: the average rate all day and every day (no curve at all)
     weekends: bool = True  # False: Saturdays and Sundays as busy as working days
     bursts: bool = True  # random surges that make single queues spike and drain

@@ -230,7 +230,7 @@ def _arrivals(
             begin, first = block_end, last
 
     for kind, queue in enumerate(queues):
-        base = call_rate * queue.load / 60.0
+        base = rules.base_rate(call_rate, bursts=bursts) * queue.load
         if base <= 0:
             continue
         poisson(kind, base, start, until)

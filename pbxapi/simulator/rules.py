@@ -26,7 +26,7 @@ _HOURLY = (
 HOURLY_WEIGHT = tuple(w * 24 / sum(_HOURLY) for w in _HOURLY)
 # Relative volume by weekday, Monday first: the working days average 1 (so `call_rate` is the
 # average of a working day), Monday is the busiest, weekends are quiet.
-WEEKDAY_WEIGHT = (1.10, 1.02, 1.00, 0.98, 0.90, 0.40, 0.25)
+WEEKDAY_WEIGHT = (1.05, 1.00, 1.00, 1.00, 0.95, 0.40, 0.25)
 PEAK_WEIGHT = max(HOURLY_WEIGHT) * max(WEEKDAY_WEIGHT)
 
 # Who calls: mostly numbers seen once, some regular customers (a few of them known by name).
@@ -50,13 +50,18 @@ PLAYBACK_SHARE, PLAYBACK_SECONDS = 0.04, (3, 15)  # callers who hear the greetin
 RECORDED_SHARE = 0.6
 TRANSFER_SHARE, TRANSFER_AT = 0.06, (0.2, 0.7)  # of answered calls; when, as a share of the talk
 # Callers who gave up (abandoned, cut off, busy) and call the same queue again, by attempt.
-RETRY_SHARE = (0.40, 0.25)
+RETRY_SHARE = (0.35, 0.20)
 RETRY_SECONDS = (60.0, 900.0)
 OWN_CALL_EVERY = 45 * 60.0  # each of these happens at this mean interval of an idle agent's time
 BREAK_EVERY, BREAK_MEDIAN = 50 * 60.0, 5 * 60.0  # the agent pauses themselves in every queue
 OFFLINE_EVERY, OFFLINE_SECONDS = 4 * 3600.0, (120.0, 900.0)  # the phone drops off the network
-# Surges: now and then a queue gets several times its usual rate for a few minutes.
+# Surges: now and then a queue gets several times its usual rate for a few minutes. The rate
+# between surges is lower by BURST_EXCESS, so that `call_rate` is the average surges included.
 BURST_EVERY, BURST_SECONDS, BURST_FACTOR = 60 * 60.0, (120.0, 420.0), (2.0, 3.5)
+_BURST_MEAN_SECONDS = sum(BURST_SECONDS) / 2
+BURST_EXCESS = (
+    (sum(BURST_FACTOR) / 2 - 1) * _BURST_MEAN_SECONDS / (BURST_EVERY + _BURST_MEAN_SECONDS)
+)
 OWN_CALL_INTERNAL_SHARE = 0.4
 AGENT_RING_SECONDS = (2.0, 6.0)  # click-to-call: the agent's own phone rings first
 AGENT_NO_ANSWER_SECONDS = 20.0
@@ -172,6 +177,11 @@ def break_draw(rng: random.Random) -> float:
 def offline_draw(rng: random.Random) -> float:
     """Seconds an agent's phone stays off the network."""
     return rng.uniform(*OFFLINE_SECONDS)
+
+
+def base_rate(call_rate: float, *, bursts: bool) -> float:
+    """Calls per second per queue of average load at volume 1, between surges."""
+    return call_rate / 60.0 / (1 + BURST_EXCESS if bursts else 1.0)
 
 
 def burst_draw(rng: random.Random) -> tuple[float, float]:

@@ -188,7 +188,7 @@ def test_it_writes_busy_voicemail_and_cut_off_rows_when_nobody_answers():
     )
     for extension in centre.extensions():
         centre.set_registered(extension, False)
-    centre.advance(QUEUE_TIMEOUT + 300)
+    centre.advance(QUEUE_TIMEOUT + 1800)
     rows = all_rows(centre)
     shapes = Counter((r["application"], r["status"]) for r in rows)
     assert shapes[("queue", "busy")] > 0
