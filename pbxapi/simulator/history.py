@@ -9,9 +9,9 @@ row from a `cdr` builder, so history and live rows have the same shapes and simi
 waits grow when a queue is short of agents, as they do live.
 
 Agents' breaks and network drops make them unavailable for a while (taken only when idle, as
-live); surges multiply a queue's rate for minutes. What the sweep leaves out: calls still going
-on at `until` (not written: the live centre starts with idle agents and empty queues), and a
-paused member still taking transferred calls.
+live); surges multiply a queue's rate for minutes. Where the sweep differs from live: calls
+still going on at `until` are not written (the live centre starts with idle agents and empty
+queues), and an agent on a break takes no transferred call (live, a paused agent can).
 """
 
 from __future__ import annotations

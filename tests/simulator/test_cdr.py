@@ -70,6 +70,14 @@ def test_it_makes_working_days_busier_than_weekends(week_rows):
     assert min(working) > 1.5 * max(weekend)
 
 
+def test_it_keeps_weekends_busy_when_told():
+    centre = CallCentre(config(queues=4, agents=16, history_days=8, weekends=False))
+    days = Counter(r["when"][:10] for r in all_rows(centre) if r["type"] == "incoming")
+    weekend = days["2026-11-21"] + days["2026-11-22"]
+    working = days["2026-11-24"] + days["2026-11-25"]
+    assert 0.85 < weekend / working < 1.15
+
+
 def test_it_writes_every_row_in_the_documented_shape(week, week_rows):
     assert [int(r["id"]) for r in week_rows] == list(range(1, len(week_rows) + 1))
     queues = {str(q) for q in week.queue_numbers()}
