@@ -2,27 +2,102 @@
 
 Queues (100, 101, ...) with member agents (201, 202, ...; 200 is a reception desk outside the
 queues). Callers arrive per queue as a Poisson process whose rate follows a daily curve by
-Bratislava hour plus random bursts, wait, are offered to the longest-idle available member
-(ringing), are answered, talk (log-normal durations) and leave a CDR row; the agent wraps up.
-Callers whose patience runs out abandon (a missed CDR row); full queues answer busy; agents take
-breaks (pause themselves), drop off the network and come back, and make internal and outgoing
-calls. Staffing follows the hour (agents log in and out with their shifts; at night one agent per
-queue stays). Today's earlier traffic is pre-populated, so the CDR is never empty.
+Bratislava hour and the weekday (weekends are quiet) plus random bursts, wait, are offered to
+the longest-idle available member (ringing), are answered, talk (log-normal durations), now and
+then are transferred to a colleague, and leave a CDR row; the agent wraps up. Callers whose
+patience runs out abandon (a few hang up within seconds, most after minutes), and some of them
+call the same queue again minutes later; callers who reach the queue timeout leave a voicemail
+or are cut off; full queues answer busy; some callers only hear the greeting. Agents take breaks
+(pause themselves), drop off the network and come back, and make internal and outgoing calls.
+Staffing follows the hour (agents log in and out with their shifts; at night one agent per
+queue stays). Earlier days are pre-populated with the same rules (`history.py`), so the CDR
+holds `history_days` of calls from the start. Every decision is drawn in `rules.py`, every row
+built in `cdr.py`.
 
 Time is simulated: `now()` is a Unix time that advances in fixed one-second steps, driven by a
 ticker thread at `speed` simulated seconds per real second while the autopilot runs. Everything
 is deterministic for a seed and a `start_time`. All state is guarded by one lock; every public
 method takes it, so HTTP handlers and tests always see consistent snapshots.
 
-Scripting API for tests (thread-safe):
+Call records
+------------
+A row is written when its call ENDS (ids follow the order of ends) and its `when` is when the
+call STARTED (for queue calls: when the caller entered the queue; `unique_id` is
+`<that epoch>.<sequence>`). So a call from 23:58 to 00:03 gets its row after midnight, after
+rows of the new day, under the previous day's date: date-filtered pages of a past day can grow
+after midnight. Numbers are strings; external numbers carry the 00 prefix; names of external
+callers are null. `complete_duration` is everything from the start to the end; the wait of an
+answered queue call is `complete_duration - duration`.
 
+Situation                       type app       status    duration complete  received destination
+------------------------------- ---- --------- --------- -------- --------- -------- -----------
+an agent answered a queue call  in   queue     answered  T        W+R+T     queue    agent
+...then transferred it (1 row)  in   queue     answered  T1+T2    W+R+T1+T2 queue    last agent
+hung up waiting (1-5 s or mins) in   queue     missed    0        W         queue    queue
+queue timeout, left voicemail   in   voicemail answered  M        W+M       queue    queue
+queue timeout, cut off          in   hangup    missed    0        W         queue    queue
+queue full (MAX_WAITING)        in   queue     busy      0        0         queue    queue
+heard the greeting, hung up     in   playback  answered  G        G         queue    queue
+agent's outgoing call           out  call      answered* T or 0   R+T       number   number
+agent's internal call           out  call      answered* T or 0   R+T       ext      ext
+click-to-call (call/create)     out  call      answered* T or 0   A+R+T     number   number
+
+type: in = incoming, out = outgoing; complete = complete_duration. W = time in the queue, R =
+ringing (the agent's, or the other side's), T = talk (T1 + T2: both agents of a transfer, from
+the first answer to the hang-up), M = voicemail message, G = greeting heard, A = the agent's own
+phone ringing before the PBX dials. answered* = answered, missed or busy (or unauthorized: a
+barred external number); duration is 0 unless answered.
+
+Queue rows have `received_name` and (unless an agent took the call) `destination_name` null;
+`destination_name` is the agent's name. Own calls carry the agent as `caller` (with
+`caller_name`) and the other side's name when it is an extension. Only answered queue calls can
+have a `recording_file`, named `q-<queue>-<caller>-<YYYYMMDD>-<HHMMSS>-<unique_id>.mp3` (the
+time is `when`). A transfer leaves ONE row: the PBX's queue row, with `destination` the
+extension that took the call over (it may be no member of the queue); the first agent's part
+shows only in its queue's `calls_taken` (counted when they hand the call over) and live in
+call/statistics (the agent leg moves to the new agent, with a new leg unique_id and the same
+`from_queue_unique_id`). The wait is unchanged by a transfer. Repeat callers: about a third of
+callers who gave up (abandoned, cut off, busy) call the same queue again 1-15 minutes later from
+the same number, a fifth of those once more; many are answered then. Most callers' numbers
+are new; 15 % are regular customers who call now and then.
+
+Click-to-call (`call/create?caller=EXT&destination=NUMBER`, always "Call queued"): when EXT is a
+registered extension that is free (idle, not ringing, talking or in wrap-up) and NUMBER is
+1-20 digits other than EXT, EXT's phone rings (one leg in call/statistics: caller EXT, callee
+NUMBER, status ringing; the agent is `in_use`); the agent picks up after 2-6 s and the PBX
+dials NUMBER (a colleague's extension rings like an internal call; a colleague who is not free
+is busy); the other side answers (talk, then an answered row), or does not (missed after 25 s),
+or is busy (2 s). The row is written when the call ends, `when` = the request. Otherwise -- an
+unknown, unregistered or busy extension, an invalid number, or a number scripted "invalid" --
+nothing happens and nothing is written. An agent who does not pick up ("agent_missed") leaves
+no row either: the PBX dialled nothing. So "did this number get through?" is answered by an
+outgoing row with that `destination` and status answered. Outcomes are random (the agents' own
+calls' odds) unless scripted with `set_call_outcome`.
+
+Scripting API for tests (thread-safe)
+-------------------------------------
 - `add_waiting_caller(queue, caller=None, caller_name=None, wait_time=0) -> unique_id` — a caller
-  who waits until answered or cleared (never abandons).
+  who waits until answered or cleared (never abandons, never calls again by themselves).
 - `set_registered(extension, registered)`, `set_paused(queue, extension, paused)`.
 - `start_call(queue, extension, caller=None) -> unique_id` — the agent answers a queue call: the
   longest-waiting caller of that queue (or `caller`, or a new one); two legs in call/statistics.
   Scripted calls last until `end_call(extension)`, which writes the answered CDR row.
-- `clear_waiting(queue)` (no CDR rows), `abandon_caller(unique_id)` (writes a missed row).
+- `transfer_call(extension, to_extension)` — the agent hands the queue call they are talking on
+  to a free extension, who talks until `end_call(to_extension)` (one row, destination the new
+  extension; KeyError: no answered queue call; ValueError: the other extension is not free).
+- `clear_waiting(queue)` (no CDR rows), `abandon_caller(unique_id, after=None)` (the caller
+  hangs up now: a missed row whose wait is their time in the queue, or `after` seconds).
+- `call_create_log() -> list[dict]` — every call/create request: `at` (simulated Unix time),
+  `caller`, `destination` (as sent) and `unique_id` of the call it placed (None: nothing happened).
+- `set_call_outcome(number, outcome)` — how click-to-call to `number` ends from now on:
+  "answered", "missed", "busy", "unauthorized", "agent_missed" (the agent does not pick up),
+  "invalid" (the PBX cannot dial it: nothing happens), or None (random again).
+- `cdr_append(when=..., caller=..., received=..., ...) -> row` — write one row now with any
+  `when` (e.g. yesterday's: a late row); defaults make it a missed call into the first queue.
+- `cdr_rows_for(day) -> int` (rows whose `when` is on that local date),
+  `cdr_delete_rows(ids=..., day=...) -> int` (the CDR shrinks), `cdr_shift(day, rows)` (rows of
+  that day move: `rows` > 0 new rows appear before them and every later id grows by that many;
+  `rows` < 0 the day's first rows vanish).
 - `queue_numbers() -> list[int]`, `members(queue) -> list[int]`, `extensions() -> list[int]`,
   `member_state(queue, extension) -> dict`, `waiting(queue) -> list[dict]`.
 - `set_fault(mode)` with mode None, "html500", "timeout", "truncated", "down", "forbidden".
@@ -35,176 +110,39 @@ Scripting API for tests (thread-safe):
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from . import wire
+from . import cdr, rules, wire
 from .audio import fake_mp3
+from .cdr import CDR_PAGE_MAX, CdrRecord, CdrStore
 from .config import SimulatorConfig
+from .history import history_calls
 from .limiter import RateLimiter
+from .model import IDLE, RINGING, TALKING, WRAPUP, Agent, Call, Caller, Member, Queue
 from .names import external_number, person_name, queue_name
+from .rules import Curve
 
 STEP = 1.0  # simulated seconds per model step
 TICK = 0.1  # real seconds between ticker wake-ups
 MAX_STEPS_PER_TICK = 3_000  # when the machine cannot keep up, simulated time runs slower
 
 FAULT_MODES = (None, "html500", "timeout", "truncated", "down", "forbidden")
-CDR_PAGE_MAX = 3000
+CALL_OUTCOMES = (None, "answered", "missed", "busy", "unauthorized", "agent_missed", "invalid")
 
 FIRST_QUEUE = 100
 RECEPTION = 200
 FIRST_AGENT = 201
 
-# Relative call volume by Bratislava hour (normalised to a mean of 1 below): quiet nights,
-# a morning peak, a lunch dip and an afternoon peak.
-_HOURLY = (
-    0.30, 0.28, 0.26, 0.26, 0.28, 0.35, 0.55, 0.95, 1.55, 1.95, 2.05, 1.85,
-    1.35, 1.55, 1.75, 1.55, 1.25, 0.95, 0.70, 0.55, 0.45, 0.40, 0.35, 0.32,
-)  # fmt: skip
-HOURLY_WEIGHT = tuple(w * 24 / sum(_HOURLY) for w in _HOURLY)
-
-# Behaviour of people, in simulated seconds.
-RING_SECONDS = (2.0, 7.0)
-NO_ANSWER_SECONDS = 15.0
-ANSWER_PROBABILITY = 0.93
-TALK_MEDIAN, TALK_SIGMA, TALK_BOUNDS = 100.0, 0.7, (15.0, 1800.0)
-WRAPUP_SECONDS = (5.0, 30.0)
-PATIENCE_MEDIAN, PATIENCE_SIGMA = 150.0, 0.8
-QUEUE_TIMEOUT = 480.0  # then the caller is sent to voicemail or cut off ("hangup")
-VOICEMAIL_SHARE = 0.5  # of callers reaching the queue timeout
-MAX_WAITING = 20  # more callers than this get busy
-PLAYBACK_SHARE = 0.04  # callers who hear the greeting and hang up
-RECORDED_SHARE = 0.6
-BREAK_EVERY, BREAK_MEDIAN = 50 * 60.0, 5 * 60.0
-AUTOPAUSE_ON_NO_ANSWER = 0.5
-OFFLINE_EVERY, OFFLINE_SECONDS = 4 * 3600.0, (120.0, 900.0)
-OWN_CALL_EVERY = 45 * 60.0
-STAFFING_FACTOR, MIN_STAFFING = 1.4, 0.05  # night shifts: the first agent of each queue
-BURST_EVERY, BURST_SECONDS, BURST_FACTOR = 60 * 60.0, (120.0, 420.0), (2.0, 3.5)
-
-IDLE, RINGING, TALKING, WRAPUP = "idle", "ringing", "talking", "wrapup"
 _NAME_RE = re.compile(r"^[^\W_]+(?: [^\W_]+)*$")
 _DIGITS_RE = re.compile(r"^\d{1,20}$")
 EXTENSION_FIELDS = ("name", "call_forwarding", "outboundcid")
-
-
-@dataclass
-class Agent:
-    extension: int
-    name: str
-    registered: bool
-    outboundcid: str | None
-    phone_active: bool
-    phone_capable: bool
-    call_forwarding: str | None
-    allowed_changes: list[str]
-    state: str = IDLE
-    state_until: float | None = None  # end of wrap-up
-    call: Call | None = None
-    break_until: float | None = None
-    break_queues: list[int] = field(default_factory=list)
-    offline_until: float | None = None  # set when the autopilot unregistered the agent
-    shift_rank: float = 0.0  # on shift while the hour's staffing level is above this
-    off_shift: bool = False  # logged out because the shift ended
-    scripted: bool = False  # registration set by a script: the autopilot leaves it alone
-
-
-@dataclass
-class Member:
-    extension: int
-    calls_taken: int = 0
-    last_call_at: float | None = None
-    paused: bool = False
-
-
-@dataclass
-class Caller:
-    unique_id: str
-    number: str
-    name: str | None
-    queue: int
-    entered_at: float
-    patience: float | None  # None: a scripted caller who never gives up
-    offered_to: int | None = None
-
-
-@dataclass
-class Queue:
-    number: int
-    name: str
-    members: dict[int, Member] = field(default_factory=dict)
-    waiting: list[Caller] = field(default_factory=list)
-    burst_until: float | None = None
-    burst_factor: float = 1.0
-    load: float = 1.0  # share of the average call rate (queues differ; their mean is 1)
-    talk_median: float = TALK_MEDIAN  # technical support talks longer than sales
-
-
-@dataclass
-class Call:
-    """One conversation an agent takes part in (a queue call, an internal or an outgoing one)."""
-
-    kind: str  # "queue" | "internal" | "outgoing"
-    unique_id: str
-    extension: int  # the agent who owns the call
-    caller: str
-    caller_name: str | None
-    callee: str
-    callee_name: str | None
-    started_at: float
-    ring_until: float | None  # None: rings until scripted
-    outcome: str  # "answered" | "missed" | "busy"
-    queue: int | None = None
-    agent_unique_id: str | None = None  # the agent leg of a queue call
-    queue_entered_at: float | None = None
-    other_extension: int | None = None  # the callee of an internal call
-    answered_at: float | None = None
-    ends_at: float | None = None  # None once answered: talks until end_call()
-    recorded: bool = False
-
-
-@dataclass
-class CdrRecord:
-    id: int
-    type: str
-    when: float
-    caller: str
-    caller_name: str | None
-    received: str
-    received_name: str | None
-    destination: str
-    destination_name: str | None
-    duration: int
-    application: str
-    status: str
-    recording_file: str
-    unique_id: str
-    complete_duration: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "type": self.type,
-            "when": wire.cdr_when(self.when),
-            "caller": self.caller,
-            "caller_name": self.caller_name,
-            "received": self.received,
-            "received_name": self.received_name,
-            "destination": self.destination,
-            "destination_name": self.destination_name,
-            "duration": str(self.duration),
-            "status": self.status,
-            "application": self.application,
-            "recording_file": self.recording_file,
-            "unique_id": self.unique_id,
-            "complete_duration": str(self.complete_duration),
-        }
 
 
 class CallCentre:
@@ -222,14 +160,20 @@ class CallCentre:
         self._rng = random.Random(f"{config.seed}:live")
         self._now = float(int(config.start_time if config.start_time is not None else time.time()))
         self._seq = self._setup_rng.randrange(100, 1000)
+        self._curve = Curve(daily=config.daily_curve, weekends=config.weekends)
         self.queues: dict[int, Queue] = {}
         self.agents: dict[int, Agent] = {}
         self.outbound_numbers = ["0233001100", "0233001101", "0233001150", "0233001199"]
         self.data: dict[str, str] = {}
-        self._cdr: list[CdrRecord] = []
-        self._cdr_by_id: dict[int, CdrRecord] = {}
+        self._cdr = CdrStore()
+        self._later: list[tuple[float, int, CdrRecord]] = []  # rows of calls still ending
+        # Callers who gave up and will call again: (when, order, queue, number, name, attempt).
+        self._retries: list[tuple[float, int, int, str, str | None, int]] = []
+        self._order = 0  # tie-breaker for the two heaps above
         self._advanced: list[tuple[str | None, dict[str, list[str]]]] = []
-        self._callers: list[tuple[str, str | None]] = []
+        self._call_log: list[dict[str, Any]] = []
+        self._call_outcomes: dict[str, str] = {}
+        self._regulars: list[tuple[str, str | None]] = []
         self._autopilot = config.autopilot
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -281,8 +225,8 @@ class CallCentre:
         for queue, load in zip(self.queues.values(), loads, strict=True):
             queue.members = dict(sorted(queue.members.items()))
             queue.load = load * len(loads) / sum(loads)
-            queue.talk_median = TALK_MEDIAN * rng.uniform(0.85, 1.3)
-        for index, agent in enumerate(a for a in self.agents.values() if a.extension != RECEPTION):
+            queue.talk_median = rules.TALK_MEDIAN * rng.uniform(0.85, 1.3)
+        for index, agent in enumerate(self._queue_agents()):
             # The first agent of each queue works every shift, so no queue is ever unstaffed.
             agent.shift_rank = (
                 rng.uniform(0, 0.05) if index < len(numbers) else rng.uniform(0.05, 1)
@@ -290,154 +234,46 @@ class CallCentre:
             if not agent.registered:
                 agent.offline_until = self._now + rng.uniform(300, 7200)
         if self.config.autopilot:
-            staffing = self._staffing(self._now)
-            for agent in self.agents.values():
-                if agent.extension != RECEPTION and agent.shift_rank >= staffing:
+            staffing = self._curve.staffing(self._now)
+            for agent in self._queue_agents():
+                if agent.shift_rank >= staffing:
                     agent.registered, agent.off_shift, agent.offline_until = False, True, None
-        for _ in range(300):
-            name = person_name(rng) if rng.random() < 0.35 else None
-            self._callers.append((external_number(rng), name))
+        self._regulars = rules.regulars_draw(rng, len(self.queues))
+
+    def _queue_agents(self) -> list[Agent]:
+        """Every agent but the reception desk."""
+        return [a for a in self.agents.values() if a.extension != RECEPTION]
 
     def _populate_history(self, *, until: float) -> None:
-        """Synthetic CDR rows for today (and earlier days) up to `until`; members' counters."""
+        """CDR rows of `history_days` days (today included) up to `until`, built with the live
+        rules; today's answered queue calls count in the members' counters."""
         days = self.config.history_days
         if days <= 0:
             return
-        rng = self._history_rng
-        today = wire.local_time(until).date()
-        rows: list[dict[str, Any]] = []
-        for offset in range(days - 1, -1, -1):
-            day = today - timedelta(days=offset)
-            start = datetime(day.year, day.month, day.day, tzinfo=wire.TZ).timestamp()
-            end = min(until, start + 86400)
-            for queue in self.queues.values():
-                rows.extend(self._history_queue_calls(rng, queue, start, end))
-            rows.extend(self._history_own_calls(rng, start, end))
-        rows = [row for row in rows if row["end"] <= until]
-        rows.sort(key=lambda row: row["when"])
+        today = wire.local_date(until)
+        first = today - timedelta(days=days - 1)
+        start = int(datetime(first.year, first.month, first.day, tzinfo=wire.TZ).timestamp())
+        today_start = datetime(today.year, today.month, today.day, tzinfo=wire.TZ).timestamp()
+        rows = history_calls(
+            rng=self._history_rng,
+            queues=list(self.queues.values()),
+            agents=self._queue_agents(),
+            regulars=self._regulars,
+            curve=self._curve,
+            call_rate=self.config.call_rate,
+            bursts=self.config.bursts,
+            start=start,
+            until=until,
+            unique_id=self._unique_id,
+        )
         for row in rows:
-            unique_id = self._unique_id(row["when"])
-            member = row.pop("member", None)
-            end = row.pop("end")
-            queue_number = row.pop("queue", None)
-            recorded = row.pop("recorded", False)
-            row["recording_file"] = (
-                wire.recording_name(queue_number, row["caller"], row["when"], unique_id)
-                if recorded
-                else ""
-            )
-            self._write_cdr(unique_id=unique_id, **row)
-            if member is not None and wire.local_time(row["when"]).date() == today:
-                member.calls_taken += 1
-                member.last_call_at = end
-
-    def _history_queue_calls(
-        self, rng: random.Random, queue: Queue, start: float, end: float
-    ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        peak = max(HOURLY_WEIGHT) * self.config.call_rate * queue.load / 60.0
-        members = list(queue.members.values())
-        if peak <= 0:
-            return rows
-        t = start
-        while True:
-            t += rng.expovariate(peak)
-            if t >= end:
-                return rows
-            if rng.random() * max(HOURLY_WEIGHT) > self._curve(t):
-                continue  # thinning: a Poisson process with the day's varying rate
-            number, _ = rng.choice(self._callers)
-            roll = rng.random()
-            base = {
-                "type": "incoming",
-                "when": t,
-                "caller": number,
-                "caller_name": None,
-                "received": str(queue.number),
-                "received_name": None,
-                "queue": queue.number,
-            }
-            if roll < PLAYBACK_SHARE:
-                heard = rng.randint(3, 15)
-                rows.append(self._queue_row(base, "playback", "answered", heard, heard, t + heard))
-            elif roll < 0.06:
-                rows.append(self._queue_row(base, "queue", "busy", 0, 0, t))
-            elif roll < 0.18 or not members:
-                waited = int(rng.uniform(8, 240))
-                rows.append(self._queue_row(base, "queue", "missed", 0, waited, t + waited))
-            elif roll < 0.20:
-                message = rng.randint(8, 45) if rng.random() < VOICEMAIL_SHARE else 0
-                total = int(QUEUE_TIMEOUT) + message
-                application, status = ("voicemail", "answered") if message else ("hangup", "missed")
-                rows.append(self._queue_row(base, application, status, message, total, t + total))
-            else:
-                member = rng.choice(members)
-                agent = self.agents[member.extension]
-                waited = int(rng.expovariate(1 / 35.0) + rng.uniform(*RING_SECONDS))
-                talk = self._talk_seconds(rng, queue.talk_median)
-                row = self._queue_row(
-                    base, "queue", "answered", talk, waited + talk, t + waited + talk
-                )
-                row.update(
-                    destination=str(agent.extension),
-                    destination_name=agent.name,
-                    member=member,
-                    recorded=rng.random() < RECORDED_SHARE,
-                )
-                rows.append(row)
-
-    @staticmethod
-    def _queue_row(
-        base: dict[str, Any], application: str, status: str, duration: int, total: int, end: float
-    ) -> dict[str, Any]:
-        return {
-            **base,
-            "destination": base["received"],
-            "destination_name": None,
-            "duration": duration,
-            "application": application,
-            "status": status,
-            "complete_duration": total,
-            "end": end,
-        }
-
-    def _history_own_calls(
-        self, rng: random.Random, start: float, end: float
-    ) -> list[dict[str, Any]]:
-        """Agents' internal and outgoing calls during office hours (08:00-17:00)."""
-        rows: list[dict[str, Any]] = []
-        agents = [a for a in self.agents.values() if a.extension != RECEPTION]
-        office_from, office_to = start + 8 * 3600, min(end, start + 17 * 3600)
-        for agent in agents:
-            t = office_from
-            while True:
-                t += rng.expovariate(1 / OWN_CALL_EVERY)
-                if t >= office_to:
-                    break
-                internal = rng.random() < 0.4
-                other = rng.choice(agents) if internal else None
-                callee = str(other.extension) if other else external_number(rng)
-                status = self._own_call_outcome(rng, internal=internal)
-                ring = int(rng.uniform(3, 20))
-                talk = self._talk_seconds(rng) if status == "answered" else 0
-                rows.append(
-                    {
-                        "type": "outgoing",
-                        "when": t,
-                        "caller": str(agent.extension),
-                        "caller_name": agent.name,
-                        "received": callee,
-                        "received_name": other.name if other else None,
-                        "destination": callee,
-                        "destination_name": other.name if other else None,
-                        "duration": talk,
-                        "application": "call",
-                        "status": status,
-                        "complete_duration": ring + talk,
-                        "end": t + ring + talk,
-                    }
-                )
-        return rows
+            self._cdr.append(row.record)
+            if row.taken_by is None or row.record.when < today_start:
+                continue
+            queue, extension, at = row.taken_by
+            member = self.queues[queue].members[extension]
+            member.calls_taken += 1
+            member.last_call_at = max(at, member.last_call_at or at)
 
     # ----------------------------------------------------------------------------- clock
 
@@ -480,37 +316,16 @@ class CallCentre:
                 self._step()
 
     def _step(self) -> None:
+        self._write_due_rows()
         self._arrivals()
         self._abandonments()
         self._progress_calls()
         self._agent_life()
         self._dispatch()
 
-    def _curve(self, epoch: float) -> float:
-        if not self.config.daily_curve:
-            return 1.0
-        local = wire.local_time(epoch)
-        hour = local.hour + local.minute / 60.0
-        low = int(hour)
-        frac = hour - low
-        return HOURLY_WEIGHT[low] * (1 - frac) + HOURLY_WEIGHT[(low + 1) % 24] * frac
-
     def _unique_id(self, epoch: float) -> str:
         self._seq += 1
         return f"{int(epoch)}.{self._seq}"
-
-    @staticmethod
-    def _own_call_outcome(rng: random.Random, *, internal: bool) -> str:
-        """How an agent's own call ends; some external numbers (premium, abroad) are barred."""
-        if internal:
-            return rng.choices(("answered", "busy", "missed"), (0.85, 0.05, 0.10))[0]
-        outcomes = ("answered", "busy", "missed", "unauthorized")
-        return rng.choices(outcomes, (0.76, 0.08, 0.14, 0.02))[0]
-
-    @staticmethod
-    def _talk_seconds(rng: random.Random, median: float = TALK_MEDIAN) -> int:
-        talk = rng.lognormvariate(math.log(median), TALK_SIGMA)
-        return int(min(max(talk, TALK_BOUNDS[0]), TALK_BOUNDS[1]))
 
     # ----------------------------------------------------------------------------- the model
 
@@ -522,32 +337,55 @@ class CallCentre:
         return count
 
     def _arrivals(self) -> None:
-        rate = self.config.call_rate / 60.0 * self._curve(self._now) * STEP
+        while self._retries and self._retries[0][0] <= self._now:
+            _, _, number, caller, name, attempt = heapq.heappop(self._retries)
+            self._caller_arrives(self.queues[number], caller, name, attempt)
+        base = rules.base_rate(self.config.call_rate, bursts=self.config.bursts)
+        rate = base * self._curve.at(self._now) * STEP
         for queue in self.queues.values():
             self._update_burst(queue)
             for _ in range(self._poisson(rate * queue.load * queue.burst_factor)):
-                self._caller_arrives(queue)
+                caller, name = rules.caller_draw(self._rng, self._regulars)
+                self._caller_arrives(queue, caller, name)
 
     def _update_burst(self, queue: Queue) -> None:
         if queue.burst_until is not None and self._now >= queue.burst_until:
             queue.burst_until, queue.burst_factor = None, 1.0
         starts = self.config.bursts and queue.burst_until is None
-        if starts and self._rng.random() < STEP / BURST_EVERY:
-            queue.burst_until = self._now + self._rng.uniform(*BURST_SECONDS)
-            queue.burst_factor = self._rng.uniform(*BURST_FACTOR)
+        if starts and self._rng.random() < STEP / rules.BURST_EVERY:
+            seconds, queue.burst_factor = rules.burst_draw(self._rng)
+            queue.burst_until = self._now + seconds
 
-    def _caller_arrives(self, queue: Queue) -> None:
-        number, name = self._rng.choice(self._callers)
+    def _caller_arrives(
+        self, queue: Queue, number: str, name: str | None, attempt: int = 1
+    ) -> None:
         unique_id = self._unique_id(self._now)
-        if self._rng.random() < PLAYBACK_SHARE:
-            heard = self._rng.randint(3, 15)
-            self._write_queue_cdr(queue, number, unique_id, "playback", "answered", heard, heard)
+        heard = rules.playback_draw(self._rng)
+        if heard is not None:
+            record = cdr.queue_playback(
+                queue=queue.number, caller=number, when=self._now, unique_id=unique_id, heard=heard
+            )
+            self._write_later(self._now + heard, record)
             return
-        if len(queue.waiting) >= MAX_WAITING:
-            self._write_queue_cdr(queue, number, unique_id, "queue", "busy", 0, 0)
+        if len(queue.waiting) >= rules.MAX_WAITING:
+            record = cdr.queue_busy(
+                queue=queue.number, caller=number, when=self._now, unique_id=unique_id
+            )
+            self._cdr.append(record)
+            self._try_again(queue, number, name, attempt)
             return
-        patience = self._rng.lognormvariate(math.log(PATIENCE_MEDIAN), PATIENCE_SIGMA)
-        queue.waiting.append(Caller(unique_id, number, name, queue.number, self._now, patience))
+        patience = rules.patience_draw(self._rng)
+        queue.waiting.append(
+            Caller(unique_id, number, name, queue.number, self._now, patience, attempt=attempt)
+        )
+
+    def _try_again(self, queue: Queue, number: str, name: str | None, attempt: int) -> None:
+        """A caller who gave up may call the same queue again in a few minutes."""
+        delay = rules.retry_draw(self._rng, attempt)
+        if delay is not None:
+            self._order += 1
+            retry = (self._now + delay, self._order, queue.number, number, name, attempt + 1)
+            heapq.heappush(self._retries, retry)
 
     def _abandonments(self) -> None:
         for queue in self.queues.values():
@@ -555,37 +393,41 @@ class CallCentre:
                 waited = self._now - caller.entered_at
                 if caller.patience is None:
                     continue
-                if waited >= QUEUE_TIMEOUT:
+                if waited >= rules.QUEUE_TIMEOUT:
                     self._queue_timeout(queue, caller)
                 elif waited >= caller.patience:
                     self._abandon(queue, caller)
+                    self._try_again(queue, caller.number, caller.name, caller.attempt)
 
     def _queue_timeout(self, queue: Queue, caller: Caller) -> None:
-        """Waited too long: half leave a voicemail, the others are cut off."""
+        """Waited too long: some leave a voicemail (its row comes when they finish it), the
+        others are cut off."""
         self._caller_leaves(queue, caller)
-        waited = int(self._now - caller.entered_at)
-        if self._rng.random() < VOICEMAIL_SHARE:
-            message = self._rng.randint(8, 45)
-            application, status = "voicemail", "answered"
-        else:
-            message, application, status = 0, "hangup", "missed"
-        self._write_queue_cdr(
-            queue,
-            caller.number,
-            caller.unique_id,
-            application,
-            status,
-            message,
-            waited + message,
+        application, status, message = rules.timeout_draw(self._rng)
+        record = cdr.queue_timed_out(
+            queue=queue.number,
+            caller=caller.number,
             when=caller.entered_at,
+            unique_id=caller.unique_id,
+            waited=int(self._now - caller.entered_at),
+            application=application,
+            status=status,
+            message=message,
         )
+        self._write_later(self._now + message, record)
+        if status == "missed":
+            self._try_again(queue, caller.number, caller.name, caller.attempt)
 
-    def _abandon(self, queue: Queue, caller: Caller) -> None:
+    def _abandon(self, queue: Queue, caller: Caller, waited: int | None = None) -> None:
         self._caller_leaves(queue, caller)
-        waited = int(self._now - caller.entered_at)
-        self._write_queue_cdr(
-            queue, caller.number, caller.unique_id, "queue", "missed", 0, waited, caller.entered_at
+        record = cdr.queue_abandoned(
+            queue=queue.number,
+            caller=caller.number,
+            when=caller.entered_at,
+            unique_id=caller.unique_id,
+            waited=int(self._now - caller.entered_at) if waited is None else waited,
         )
+        self._cdr.append(record)
 
     def _caller_leaves(self, queue: Queue, caller: Caller) -> None:
         """Take a caller out of the queue; an agent ringing for them stops ringing."""
@@ -604,11 +446,19 @@ class CallCentre:
                 continue
             if call is None or call.extension != agent.extension:
                 continue  # idle, or the callee side of someone else's internal call
-            if call.answered_at is None:
+            if call.click and call.dialled_at is None:
+                if call.agent_ring_until is not None and self._now >= call.agent_ring_until:
+                    self._click_picked_up(agent, call)
+            elif call.answered_at is None:
                 if call.ring_until is not None and self._now >= call.ring_until:
                     self._ring_ends(agent, call)
-            elif call.ends_at is not None and self._now >= call.ends_at:
-                self._finish_call(call, wrapup=True)
+            else:
+                if call.transfer_at is not None and self._now >= call.transfer_at:
+                    self._transfer(agent, call)
+                    if agent.call is not call:
+                        continue  # the new agent's turn comes with them
+                if call.ends_at is not None and self._now >= call.ends_at:
+                    self._finish_call(call, wrapup=True)
 
     def _ring_ends(self, agent: Agent, call: Call) -> None:
         if call.outcome != "answered":
@@ -619,19 +469,49 @@ class CallCentre:
             caller = next((c for c in queue.waiting if c.unique_id == call.unique_id), None)
             if caller is not None:
                 queue.waiting.remove(caller)
-        median = self.queues[call.queue].talk_median if call.queue is not None else TALK_MEDIAN
+        median = (
+            self.queues[call.queue].talk_median if call.queue is not None else rules.TALK_MEDIAN
+        )
+        talk = rules.talk_draw(self._rng, median)
         call.answered_at = self._now
-        call.ends_at = self._now + self._talk_seconds(self._rng, median)
+        call.ends_at = self._now + talk
+        if call.kind == "queue":
+            share = rules.transfer_draw(self._rng)
+            if share is not None:
+                call.transfer_at = self._now + talk * share
         agent.state = TALKING
         if call.other_extension is not None:
             self.agents[call.other_extension].state = TALKING
 
-    def _staffing(self, epoch: float) -> float:
-        """Share of agents on shift: staffing follows the expected call volume of the hour."""
-        if not self.config.daily_curve:
-            return 1.0
-        level = STAFFING_FACTOR * self._curve(epoch) / max(HOURLY_WEIGHT)
-        return min(1.0, max(MIN_STAFFING, level))
+    def _transfer(self, agent: Agent, call: Call, to: Agent | None = None) -> None:
+        """The agent hands their answered queue call to a free colleague (a random one unless
+        `to`); nobody free: they keep it. The call's row will name the colleague."""
+        call.transfer_at = None
+        scripted = to is not None
+        if to is None:
+            free = [a for a in self._queue_agents() if a is not agent and self._available(a)]
+            if not free:
+                return
+            to = self._rng.choice(free)
+        self._count_taken(agent, call)
+        agent.call = None
+        if scripted:
+            agent.state, agent.state_until = IDLE, None
+        else:
+            agent.state, agent.state_until = WRAPUP, self._now + rules.wrapup_draw(self._rng)
+        call.extension, call.callee, call.callee_name = to.extension, str(to.extension), to.name
+        call.agent_unique_id = self._unique_id(self._now)
+        to.call, to.state, to.state_until = call, TALKING, None
+
+    def _count_taken(self, agent: Agent, call: Call) -> None:
+        """The queue member who answered a call has taken it (once, even if they hand it on)."""
+        if call.counted or call.queue is None:
+            return
+        call.counted = True
+        member = self.queues[call.queue].members.get(agent.extension)
+        if member is not None:
+            member.calls_taken += 1
+            member.last_call_at = self._now
 
     def _follow_shift(self, agent: Agent, on_shift: bool) -> None:
         if on_shift and agent.off_shift:
@@ -644,10 +524,8 @@ class CallCentre:
         return self._available(agent) and agent.break_until is None
 
     def _agent_life(self) -> None:
-        staffing = self._staffing(self._now)
-        for agent in self.agents.values():
-            if agent.extension == RECEPTION:
-                continue
+        staffing = self._curve.staffing(self._now)
+        for agent in self._queue_agents():
             if not agent.scripted:
                 self._follow_shift(agent, agent.shift_rank < staffing)
             if agent.offline_until is not None and self._now >= agent.offline_until:
@@ -656,14 +534,15 @@ class CallCentre:
                 self._end_break(agent)
             if not agent.registered or agent.state != IDLE or agent.break_until is not None:
                 continue
-            roll = self._rng.random()
-            if roll < STEP / OFFLINE_EVERY:
+            if self._rng.random() >= STEP / rules.IDLE_EVENT_EVERY:
+                continue
+            event = rules.idle_event_draw(self._rng)
+            if event == "offline":
                 agent.registered = False
-                agent.offline_until = self._now + self._rng.uniform(*OFFLINE_SECONDS)
-            elif roll < STEP / OFFLINE_EVERY + STEP / BREAK_EVERY:
-                seconds = self._rng.lognormvariate(math.log(BREAK_MEDIAN), 0.5)
-                self._start_break(agent, seconds)
-            elif roll < STEP / OFFLINE_EVERY + STEP / BREAK_EVERY + STEP / OWN_CALL_EVERY:
+                agent.offline_until = self._now + rules.offline_draw(self._rng)
+            elif event == "break":
+                self._start_break(agent, rules.break_draw(self._rng))
+            else:
                 self._own_call(agent)
 
     def _start_break(self, agent: Agent, seconds: float) -> None:
@@ -689,15 +568,14 @@ class CallCentre:
             for a in self.agents.values()
             if a is not agent and a.registered and a.state == IDLE and a.call is None
         ]
-        if colleagues and self._rng.random() < 0.4:
+        if rules.internal_draw(self._rng) and colleagues:
             other = self._rng.choice(colleagues)
             self._place_call(agent, str(other.extension), other)
         else:
             self._place_call(agent, external_number(self._rng), None)
 
     def _place_call(self, agent: Agent, destination: str, other: Agent | None) -> Call:
-        outcome = self._own_call_outcome(self._rng, internal=other is not None)
-        ring = {"answered": self._rng.uniform(3, 12), "missed": 25.0}.get(outcome, 2.0)
+        outcome = rules.own_call_outcome(self._rng, internal=other is not None)
         call = Call(
             kind="internal" if other else "outgoing",
             unique_id=self._unique_id(self._now),
@@ -707,7 +585,7 @@ class CallCentre:
             callee=destination,
             callee_name=other.name if other else None,
             started_at=self._now,
-            ring_until=self._now + ring,
+            ring_until=self._now + rules.own_call_ring(self._rng, outcome),
             outcome=outcome,
             other_extension=other.extension if other else None,
         )
@@ -715,6 +593,20 @@ class CallCentre:
         if other is not None:
             other.call, other.state = call, RINGING
         return call
+
+    def _click_picked_up(self, agent: Agent, call: Call) -> None:
+        """Click-to-call: the agent's phone stopped ringing. Picked up: the PBX dials."""
+        if call.outcome == "agent_missed":
+            agent.call, agent.state = None, IDLE  # nothing was dialled: no call, no row
+            return
+        call.dialled_at = self._now
+        if call.other_extension is not None:
+            other = self.agents[call.other_extension]
+            if self._available(other):
+                other.call, other.state = call, RINGING
+            else:
+                call.outcome = "busy"
+        call.ring_until = self._now + rules.own_call_ring(self._rng, call.outcome)
 
     def _dispatch(self) -> None:
         """Offer the longest-waiting callers to the longest-idle available members."""
@@ -742,8 +634,7 @@ class CallCentre:
         return agent.registered and agent.state == IDLE and agent.call is None
 
     def _offer(self, queue: Queue, caller: Caller, agent: Agent) -> None:
-        answers = self._rng.random() < ANSWER_PROBABILITY
-        ring = self._rng.uniform(*RING_SECONDS) if answers else NO_ANSWER_SECONDS
+        answers, ring = rules.offer_draw(self._rng)
         caller.offered_to = agent.extension
         agent.state = RINGING
         agent.call = Call(
@@ -760,7 +651,7 @@ class CallCentre:
             queue=queue.number,
             agent_unique_id=self._unique_id(self._now),
             queue_entered_at=caller.entered_at,
-            recorded=self._rng.random() < RECORDED_SHARE,
+            recorded=rules.recorded_draw(self._rng),
         )
 
     def _finish_call(self, call: Call, *, wrapup: bool, scripted: bool = False) -> None:
@@ -774,7 +665,7 @@ class CallCentre:
                 party.call = None
                 if wrapup and party is agent and call.kind == "queue":
                     party.state = WRAPUP
-                    party.state_until = self._now + self._rng.uniform(*WRAPUP_SECONDS)
+                    party.state_until = self._now + rules.wrapup_draw(self._rng)
                 else:
                     party.state, party.state_until = IDLE, None
         if call.kind == "queue":
@@ -792,92 +683,56 @@ class CallCentre:
                 caller.offered_to = None
             if scripted or agent.break_until is not None:
                 return
-            if self._rng.random() < AUTOPAUSE_ON_NO_ANSWER:
-                self._start_break(agent, self._rng.uniform(60, 180))
+            pause = rules.autopause_draw(self._rng)
+            if pause is not None:
+                self._start_break(agent, pause)
             return
-        member = queue.members.get(agent.extension)
-        if member is not None:
-            member.calls_taken += 1
-            member.last_call_at = self._now
+        self._count_taken(agent, call)
         entered = call.queue_entered_at if call.queue_entered_at is not None else call.started_at
-        talk = int(self._now - call.answered_at)
-        recording = (
-            wire.recording_name(queue.number, call.caller, entered, call.unique_id)
-            if call.recorded
-            else ""
-        )
-        self._write_cdr(
-            unique_id=call.unique_id,
-            type="incoming",
-            when=entered,
+        record = cdr.queue_answered(
+            queue=queue.number,
             caller=call.caller,
-            caller_name=None,
-            received=str(queue.number),
-            received_name=None,
-            destination=str(agent.extension),
-            destination_name=agent.name,
-            duration=talk,
-            application="queue",
-            status="answered",
-            recording_file=recording,
-            complete_duration=int(self._now - entered),
+            when=entered,
+            unique_id=call.unique_id,
+            agent=agent.extension,
+            agent_name=agent.name,
+            talk=int(self._now - call.answered_at),
+            total=int(self._now - entered),
+            recorded=call.recorded,
         )
+        self._cdr.append(record)
 
     def _finish_own_call(self, call: Call) -> None:
+        if call.click and call.dialled_at is None:
+            return  # click-to-call the agent never picked up: nothing was dialled
         answered = call.answered_at is not None
         status = "answered" if answered else call.outcome
         if not answered and status == "answered":
             status = "missed"  # ended by script while still ringing
-        self._write_cdr(
-            unique_id=call.unique_id,
-            type="outgoing",
-            when=call.started_at,
+        record = cdr.own_call(
             caller=call.caller,
             caller_name=call.caller_name,
-            received=call.callee,
-            received_name=call.callee_name,
-            destination=call.callee,
-            destination_name=call.callee_name,
-            duration=int(self._now - call.answered_at) if call.answered_at is not None else 0,
-            application="call",
+            callee=call.callee,
+            callee_name=call.callee_name,
+            when=call.started_at,
+            unique_id=call.unique_id,
             status=status,
-            recording_file="",
-            complete_duration=int(self._now - call.started_at),
+            talk=int(self._now - call.answered_at) if call.answered_at is not None else 0,
+            total=int(self._now - call.started_at),
         )
-
-    def _write_queue_cdr(
-        self,
-        queue: Queue,
-        number: str,
-        unique_id: str,
-        application: str,
-        status: str,
-        duration: int,
-        total: int,
-        when: float | None = None,
-    ) -> None:
-        self._write_cdr(
-            unique_id=unique_id,
-            type="incoming",
-            when=self._now if when is None else when,
-            caller=number,
-            caller_name=None,
-            received=str(queue.number),
-            received_name=None,
-            destination=str(queue.number),
-            destination_name=None,
-            duration=duration,
-            application=application,
-            status=status,
-            recording_file="",
-            complete_duration=total,
-        )
-
-    def _write_cdr(self, **fields: Any) -> CdrRecord:
-        record = CdrRecord(id=len(self._cdr) + 1, **fields)
         self._cdr.append(record)
-        self._cdr_by_id[record.id] = record
-        return record
+
+    def _write_later(self, due: float, record: CdrRecord) -> None:
+        """Write a row when its call ends (`due`), now if that has come."""
+        if due <= self._now:
+            self._cdr.append(record)
+            return
+        self._order += 1
+        heapq.heappush(self._later, (due, self._order, record))
+
+    def _write_due_rows(self) -> None:
+        while self._later and self._later[0][0] <= self._now:
+            self._cdr.append(heapq.heappop(self._later)[2])
 
     # ----------------------------------------------------------------------------- API reads
 
@@ -988,46 +843,30 @@ class CallCentre:
         date_to: date | None = None,
         recordings_only: bool = False,
     ) -> list[dict[str, Any]]:
-        """CDR rows oldest first, filtered by local date (inclusive), at most 3000."""
+        """CDR rows oldest first by id, filtered by the local date of `when` (inclusive), at
+        most 3000. Served from the per-day index: no walk over rows before `offset`."""
         limit = max(0, min(limit, CDR_PAGE_MAX))
         with self.lock:
-            selected = []
-            skipped = 0
-            for record in self._cdr:
-                if recordings_only and not record.recording_file:
-                    continue
-                if date_from is not None or date_to is not None:
-                    day = wire.local_time(record.when).date()
-                    if (date_from is not None and day < date_from) or (
-                        date_to is not None and day > date_to
-                    ):
-                        continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                if len(selected) >= limit:
-                    break
-                selected.append(record.to_json())
-            return selected
+            page = self._cdr.page(
+                offset=max(0, offset),
+                limit=limit,
+                date_from=date_from,
+                date_to=date_to,
+                recordings_only=recordings_only,
+            )
+            return [record.to_json() for record in page]
 
     def cdr_find(self, *, id: int | None = None, unique_id: str | None = None) -> dict | None:
         with self.lock:
-            record = self._find_record(id, unique_id)
+            record = self._cdr.find(id=id, unique_id=unique_id)
             return record.to_json() if record else None
-
-    def _find_record(self, id: int | None, unique_id: str | None) -> CdrRecord | None:
-        if unique_id is not None:
-            return next((r for r in reversed(self._cdr) if r.unique_id == unique_id), None)
-        if id is not None:
-            return self._cdr_by_id.get(id)
-        return None
 
     def recording(
         self, *, id: int | None = None, unique_id: str | None = None
     ) -> tuple[str, bytes] | None:
         """(file name, bytes) of a row's recording, or None (no such row or no recording)."""
         with self.lock:
-            record = self._find_record(id, unique_id)
+            record = self._cdr.find(id=id, unique_id=unique_id)
             if record is None or not record.recording_file:
                 return None
             name, key, seconds = record.recording_file, record.unique_id, record.duration
@@ -1037,10 +876,11 @@ class CallCentre:
         self, *, id: int | None = None, unique_id: str | None = None
     ) -> dict[str, Any] | None:
         with self.lock:
-            record = self._find_record(id, unique_id)
+            record = self._cdr.find(id=id, unique_id=unique_id)
             if record is None:
                 return None
             record.recording_file = ""
+            self._cdr.recording_deleted(record)
             return record.to_json()
 
     def extension_list(self) -> list[dict[str, Any]]:
@@ -1101,15 +941,51 @@ class CallCentre:
             return 200, "Paused" if member.paused else "Unpaused"
 
     def click_to_call(self, caller: str, destination: str) -> None:
-        """Ring `caller`'s extension, then dial `destination` (when that extension is free)."""
+        """Ring `caller`'s extension; once picked up, dial `destination` (module docstring).
+
+        Logged whatever happens; an unknown, unregistered or busy extension or an invalid
+        number places no call (the PBX says "Call queued" regardless).
+        """
         with self.lock:
-            agent = self.agents.get(int(caller)) if caller.isdigit() else None
-            if agent is None or not self._available(agent):
-                return  # the PBX says "Call queued" regardless
-            other = self.agents.get(int(destination)) if destination.isdigit() else None
-            if other is not None and not self._available(other):
-                other = None
-            self._place_call(agent, destination, other)
+            entry: dict[str, Any] = {
+                "at": self._now,
+                "caller": caller,
+                "destination": destination,
+                "unique_id": None,
+            }
+            self._call_log.append(entry)
+            agent = self.agents.get(int(caller)) if _DIGITS_RE.match(caller) else None
+            outcome = self._call_outcomes.get(destination)
+            dialable = bool(_DIGITS_RE.match(destination)) and outcome != "invalid"
+            if agent is None or not self._available(agent) or not dialable:
+                return
+            if destination == str(agent.extension):
+                return
+            other = next((a for a in self.agents.values() if str(a.extension) == destination), None)
+            if outcome is None:
+                outcome = rules.own_call_outcome(self._rng, internal=other is not None)
+            picks_up = (
+                rules.AGENT_NO_ANSWER_SECONDS
+                if outcome == "agent_missed"
+                else rules.agent_ring_draw(self._rng)
+            )
+            call = Call(
+                kind="internal" if other else "outgoing",
+                unique_id=self._unique_id(self._now),
+                extension=agent.extension,
+                caller=str(agent.extension),
+                caller_name=agent.name,
+                callee=destination,
+                callee_name=other.name if other else None,
+                started_at=self._now,
+                ring_until=None,
+                outcome=outcome,
+                other_extension=other.extension if other else None,
+                click=True,
+                agent_ring_until=self._now + picks_up,
+            )
+            agent.call, agent.state = call, RINGING
+            entry["unique_id"] = call.unique_id
 
     def advanced_call(self, profile: str | None, fields: dict[str, list[str]]) -> None:
         with self.lock:
@@ -1288,13 +1164,14 @@ class CallCentre:
             for caller in list(found.waiting):
                 self._caller_leaves(found, caller)
 
-    def abandon_caller(self, unique_id: str) -> None:
-        """A waiting caller hangs up now (a missed CDR row)."""
+    def abandon_caller(self, unique_id: str, after: float | None = None) -> None:
+        """A waiting caller hangs up now (a missed CDR row). The row's wait is their time in the
+        queue so far, or `after` seconds when given (e.g. 2 for a short abandon)."""
         with self.lock:
             for queue in self.queues.values():
                 for caller in queue.waiting:
                     if caller.unique_id == unique_id:
-                        self._abandon(queue, caller)
+                        self._abandon(queue, caller, None if after is None else int(after))
                         return
             raise KeyError(f"no waiting caller {unique_id}")
 
@@ -1356,9 +1233,134 @@ class CallCentre:
             self._finish_call(agent.call, wrapup=False, scripted=True)
             agent.state, agent.state_until = IDLE, None
 
+    def transfer_call(self, extension: int, to_extension: int) -> None:
+        """The agent hands the queue call they are talking on to `to_extension` (free and
+        registered), who talks until `end_call(to_extension)`."""
+        with self.lock:
+            agent, to = self._agent(extension), self._agent(to_extension)
+            call = agent.call
+            if (
+                call is None
+                or call.kind != "queue"
+                or call.answered_at is None
+                or call.extension != extension
+            ):
+                raise KeyError(f"extension {extension} is not talking on a queue call")
+            if to is agent or not self._available(to):
+                raise ValueError(f"extension {to_extension} is not free to take a call")
+            self._transfer(agent, call, to)
+
+    def call_create_log(self) -> list[dict[str, Any]]:
+        """Every call/create request, oldest first: at, caller, destination, unique_id."""
+        with self.lock:
+            return [dict(entry) for entry in self._call_log]
+
+    def set_call_outcome(self, number: str, outcome: str | None) -> None:
+        """How click-to-call to `number` ends from now on (None: random again)."""
+        if outcome not in CALL_OUTCOMES:
+            raise ValueError(f"unknown call outcome {outcome!r}; one of {CALL_OUTCOMES}")
+        with self.lock:
+            if outcome is None:
+                self._call_outcomes.pop(number, None)
+            else:
+                self._call_outcomes[number] = outcome
+
     def cdr_count(self) -> int:
         with self.lock:
             return len(self._cdr)
+
+    def cdr_rows_for(self, day: date) -> int:
+        """How many rows have a `when` on this local date (what a date filter returns)."""
+        with self.lock:
+            return self._cdr.count_day(day)
+
+    def cdr_append(
+        self,
+        *,
+        when: float | datetime,
+        caller: str = "00421900000000",
+        received: str | None = None,
+        destination: str | None = None,
+        type: str = "incoming",
+        application: str = "queue",
+        status: str = "missed",
+        duration: int = 0,
+        complete_duration: int | None = None,
+        recorded: bool = False,
+        unique_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Write one row now, as given, with the next id: e.g. a late row whose `when` is
+        earlier than rows already written. `when` is a Unix time or a datetime (naive = PBX
+        local time). Defaults: the first queue receives it, destination = received,
+        complete_duration = duration, names of extensions filled in, others null."""
+        if isinstance(when, datetime):
+            when = (when if when.tzinfo else when.replace(tzinfo=wire.TZ)).timestamp()
+        with self.lock:
+            received = received if received is not None else str(min(self.queues))
+            destination = destination if destination is not None else received
+            unique_id = unique_id if unique_id is not None else self._unique_id(when)
+            recording = (
+                wire.recording_name(int(received), caller, when, unique_id)
+                if recorded and received.isdigit()
+                else ""
+            )
+            record = CdrRecord(
+                type=type,
+                when=when,
+                caller=caller,
+                caller_name=self._extension_name(caller),
+                received=received,
+                received_name=self._extension_name(received),
+                destination=destination,
+                destination_name=self._extension_name(destination),
+                duration=duration,
+                application=application,
+                status=status,
+                recording_file=recording,
+                unique_id=unique_id,
+                complete_duration=duration if complete_duration is None else complete_duration,
+            )
+            return self._cdr.append(record).to_json()
+
+    def _extension_name(self, number: str) -> str | None:
+        agent = self.agents.get(int(number)) if _DIGITS_RE.match(number) else None
+        return agent.name if agent is not None and str(agent.extension) == number else None
+
+    def cdr_delete_rows(self, *, ids: list[int] | None = None, day: date | None = None) -> int:
+        """Delete rows for good (these ids, and/or every row of that local date); returns how
+        many went. Later rows keep their ids; date-filtered pages move up."""
+        with self.lock:
+            doomed = set(ids or ())
+            if day is not None:
+                doomed.update(record.id for record in self._cdr.day_rows(day))
+            return self._cdr.delete(doomed)
+
+    def cdr_shift(self, day: date, rows: int) -> None:
+        """Move that day's rows within its date-filtered pages: `rows` > 0 missed calls appear
+        before its first row (taking its id; every later row's id grows by `rows`), `rows` < 0
+        its first rows are deleted."""
+        with self.lock:
+            existing = self._cdr.day_rows(day)
+            if rows < 0:
+                self._cdr.delete(record.id for record in existing[:-rows])
+                return
+            if rows == 0:
+                return
+            if not existing:
+                raise KeyError(f"no call records on {day}")
+            first = existing[0]
+            queue = min(self.queues)
+            inserted = [
+                cdr.queue_abandoned(
+                    queue=queue,
+                    caller=external_number(self._rng),
+                    when=first.when,
+                    unique_id=self._unique_id(first.when),
+                    waited=10,
+                )
+                for _ in range(rows)
+            ]
+            self._cdr.insert_before(first, inserted)
 
     def advanced_calls(self) -> list[tuple[str | None, dict[str, list[str]]]]:
         with self.lock:
@@ -1373,6 +1375,8 @@ class CallCentre:
                 "calls": self.call_statistics(),
                 "extensions": self.extension_list(),
                 "cdr": [r.to_json() for r in self._cdr],
+                "later": [(due, r.to_json()) for due, _, r in sorted(self._later)],
+                "retries": sorted(self._retries),
             }
 
     def _queue(self, queue: int) -> Queue:

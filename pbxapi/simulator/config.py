@@ -21,8 +21,12 @@ class SimulatorConfig:
     seed: int = 1
     queues: int = 4
     agents: int = 16
-    call_rate: float = 0.6  # average calls per minute per queue (busy hours more, nights less)
-    daily_curve: bool = True  # False: the average rate all day, e.g. for a night-time demo
+    # Average calls per minute per queue over a working day (busy hours more, nights less,
+    # weekends much less); it scales the history's volume too (see `python -m
+    # pbxapi.simulator --help` for rows per day).
+    call_rate: float = 0.5
+    daily_curve: bool = True  # False: the average rate all day and every day (no curve at all)
+    weekends: bool = True  # False: Saturdays and Sundays as busy as working days
     bursts: bool = True  # random surges that make single queues spike and drain
     speed: float = 1.0  # simulated seconds per real second
     start_time: float | None = None  # simulated Unix time at start; None = now

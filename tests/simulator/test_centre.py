@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from pbxapi.simulator import CallCentre, start_simulator
-from pbxapi.simulator.__main__ import parse_start
+from pbxapi.simulator.__main__ import config_from_args, parse_args, parse_start
 
 from .conftest import PASSWORD, START, TZ, USER, config, url
 
@@ -245,6 +245,27 @@ def test_command_line_prints_where_it_listens_without_the_password():
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_command_line_history_days_are_days_before_today_plus_today():
+    def history_days(*argv: str) -> int:
+        return config_from_args(parse_args(list(argv))).history_days
+
+    assert history_days() == 8  # a week before today, and today
+    assert history_days("--history-days", "0") == 1
+    assert history_days("--history-days", "30") == 31
+    assert history_days("--no-history") == 0
+    for refused in (["--history-days", "-1"], ["--history-days", "3", "--no-history"]):
+        with pytest.raises(SystemExit):
+            parse_args(refused)
+
+
+def test_command_line_sets_the_volume_and_busy_weekends():
+    config = config_from_args(parse_args(["--calls-per-day", "720", "--busy-weekends"]))
+    assert (config.call_rate, config.weekends) == (0.5, False)
+    assert config_from_args(parse_args(["--call-rate", "2"])).call_rate == 2.0
+    with pytest.raises(SystemExit):
+        parse_args(["--call-rate", "2", "--calls-per-day", "100"])
 
 
 def test_command_line_refuses_an_empty_password_variable():
