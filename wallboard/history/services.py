@@ -279,6 +279,7 @@ def cdr_poll_run(*, now: datetime | None = None) -> PollReport:
         except pbx.BudgetExhausted:
             report.deferred = True
             break
-        report.days.append(read)
+        if read.requests:  # a settled day is not read
+            report.days.append(read)
         left -= read.requests
     return report
