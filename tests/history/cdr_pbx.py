@@ -46,7 +46,7 @@ class CdrPBX:
                 offset = int(query.get("offset", 0))
                 limit = min(int(query.get("limit", PAGE_MAX)), PAGE_MAX)
                 page = rows[offset : offset + limit]
-                self._send(200, page + [""] if pbx.artefacts else page)
+                self._send(200, [*page, ""] if pbx.artefacts else page)
 
             def _send(self, status: int, body: Any) -> None:
                 payload = json.dumps(body).encode()

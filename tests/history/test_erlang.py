@@ -69,19 +69,31 @@ def test_the_search_is_capped():
 
 
 def test_no_arrivals_need_no_agent():
-    hint = staffing_needed(arrivals_per_hour=0, aht_seconds=180, target_seconds=20, target_percent=80)
+    hint = staffing_needed(
+        arrivals_per_hour=0, aht_seconds=180, target_seconds=20, target_percent=80
+    )
 
     assert (hint.agents, hint.service_level) == (0, 100.0)
 
 
 def test_the_hint_waits_for_enough_calls_and_an_aht():
     window = 30 * 60
-    assert staffing_hint(
-        offered=9, window_seconds=window, aht_seconds=180, target_seconds=20, target_percent=80
-    ) is None
-    assert staffing_hint(
-        offered=50, window_seconds=window, aht_seconds=None, target_seconds=20, target_percent=80
-    ) is None
+    assert (
+        staffing_hint(
+            offered=9, window_seconds=window, aht_seconds=180, target_seconds=20, target_percent=80
+        )
+        is None
+    )
+    assert (
+        staffing_hint(
+            offered=50,
+            window_seconds=window,
+            aht_seconds=None,
+            target_seconds=20,
+            target_percent=80,
+        )
+        is None
+    )
 
     hint = staffing_hint(
         offered=100, window_seconds=window, aht_seconds=180, target_seconds=20, target_percent=80

@@ -151,7 +151,12 @@ def test_the_repeated_hour_of_the_autumn_change_is_reported_twice():
     ]
 
     quarters = queue_report(
-        calls, rules={100: KpiRules()}, date_from=AUTUMN, date_to=AUTUMN, interval="15min", zone=ZONE
+        calls,
+        rules={100: KpiRules()},
+        date_from=AUTUMN,
+        date_to=AUTUMN,
+        interval="15min",
+        zone=ZONE,
     )
     hours = queue_report(
         calls, rules={100: KpiRules()}, date_from=AUTUMN, date_to=AUTUMN, interval="hour", zone=ZONE

@@ -118,9 +118,12 @@ def test_a_call_of_a_queue_not_known_yet_keeps_its_outcome_and_waits_for_its_que
     record = read(cdr_row(13, "2026-11-20 11:00:00", received="102"))
 
     assert (record["queue"], record["outcome"]) == (None, OUTCOME_ANSWERED)
-    assert record_read(cdr_row(13, "2026-11-20 11:00:00", received="102"), known={102}, zone=ZONE)[
-        "queue"
-    ] == 102
+    assert (
+        record_read(cdr_row(13, "2026-11-20 11:00:00", received="102"), known={102}, zone=ZONE)[
+            "queue"
+        ]
+        == 102
+    )
 
 
 @pytest.mark.parametrize(
