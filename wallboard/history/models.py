@@ -70,15 +70,26 @@ class CallRecord(models.Model):
         indexes = [
             # Reports: a range of days for some queues.
             models.Index(fields=["day", "queue"], name="history_call_day_queue"),
-            models.Index(fields=["queue", "when"], name="history_call_queue_when"),
+            # Only queue calls: rows without a queue are found by the two indexes below.
+            models.Index(
+                fields=["queue", "when"],
+                condition=models.Q(queue__isnull=False),
+                name="history_call_queue_when",
+            ),
             # Missed callers: a number's later calls.
             models.Index(fields=["caller", "when"], name="history_call_caller_when"),
             models.Index(fields=["agent", "when"], name="history_call_agent_when"),
-            # Rows waiting for their queue to become known: few, found without a scan.
+            # Rows without a queue, by the numbers that may become one (services
+            # .call_records_attribute): a queue that appears is looked up, never scanned for.
             models.Index(
-                fields=["day"],
-                condition=models.Q(queue__isnull=True) & ~models.Q(outcome=""),
-                name="history_call_unattributed",
+                fields=["received"],
+                condition=models.Q(queue__isnull=True),
+                name="history_call_noqueue_received",
+            ),
+            models.Index(
+                fields=["recording_queue"],
+                condition=models.Q(queue__isnull=True),
+                name="history_call_noqueue_recording",
             ),
         ]
 

@@ -206,7 +206,7 @@ def staffing_hint_get(
         queue=queue, when__gte=now - timedelta(seconds=window_seconds), when__lte=now
     ).exclude(outcome="")
     offered = 0
-    for outcome, wait in recent.values_list("outcome", "wait"):
+    for outcome, wait in recent.order_by().values_list("outcome", "wait"):
         short = outcome == OUTCOME_ABANDONED and wait is not None
         if short and rules.exclude_short_abandons and wait <= rules.short_abandon_seconds:
             continue
