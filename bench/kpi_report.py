@@ -63,14 +63,14 @@ def main() -> None:
 def _database(server: str | None, var_dir: str):
     if not server:
         return f"sqlite://{var_dir}/bench.sqlite3", lambda: None
-    import psycopg
+    import psycopg  # only a PostgreSQL run needs the driver itself
 
     name = f"bench_kpi_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
 
     def drop() -> None:
-        from django.db import connections
+        from django.db import connections  # set up by then (see _run)
 
         connections.close_all()
         with psycopg.connect(server, autocommit=True) as admin:
@@ -80,6 +80,7 @@ def _database(server: str | None, var_dir: str):
 
 
 def _run(args: argparse.Namespace) -> None:
+    # Django reads DATABASE_URL and the rest when it is set up: imported after main() set them.
     import django
 
     django.setup()

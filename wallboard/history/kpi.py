@@ -124,7 +124,7 @@ class AgentFigures:
     aht: float | None
     longest_talk: int
     calls_by_queue: dict[int, int]
-    name: str = ""  # as the PBX last wrote it (``destination_name``); the selector fills it in
+    name: str = ""  # the ``destination_name`` the PBX wrote for the agent; the selector fills it in
 
 
 # --- aggregation ------------------------------------------------------------------------------

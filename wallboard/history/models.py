@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from wallboard.history import kpi
@@ -94,7 +95,7 @@ class CallRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.when:%Y-%m-%d %H:%M:%S} {self.caller} → {self.destination}"
+        return f"{self.id} {timezone.localtime(self.when):%Y-%m-%d %H:%M:%S} {self.caller}"
 
 
 class CdrDayCursor(models.Model):

@@ -115,7 +115,8 @@ def agent_figures(
     )
     figures = agent_report(answered)
     names = dict(
-        CallRecord.objects.filter(agent__in=[f.agent for f in figures])
+        _days(date_from, date_to)
+        .filter(agent__in=[f.agent for f in figures])
         .exclude(destination_name="")
         .order_by()
         .values("agent")

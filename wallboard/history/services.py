@@ -106,7 +106,7 @@ def call_records_upsert(
         if fields["queue"] is None and fields["outcome"]
     ]
     if unknown:
-        earlier = CallRecord.objects.filter(id__in=unknown, queue__isnull=False)
+        earlier = CallRecord.objects.filter(id__in=unknown, queue__isnull=False).order_by()
         for number, queue in earlier.values_list("id", "queue"):
             fields_by_id[number]["queue"] = queue
     CallRecord.objects.bulk_create(

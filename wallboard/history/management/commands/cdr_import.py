@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from redis import RedisError
 
 from pbxapi import errors as pbx
 from wallboard.history.intervals import days_of, local_today
@@ -141,7 +142,13 @@ class Command(BaseCommand):
             today=local_today(timezone.now(), zone),
             keep_days=settings.CDR_RETENTION_DAYS,
         )
-        known = set(known_queue_numbers())
+        try:
+            known = set(known_queue_numbers())
+        except RedisError as error:
+            raise CommandError(
+                f"Redis ({settings.REDIS_URL}) cannot be read: {error}. It holds the queue list "
+                "and the PBX request budget every process shares."
+            ) from error
         if not known:
             self.stderr.write(
                 "No queue list in the live cache yet (is the poller running?): calls are "
