@@ -183,15 +183,19 @@ def missed_callers(
     *, queues: Collection[int] | None = None, now: datetime | None = None
 ) -> list[MissedCaller]:
     """Today's outside callers whose queue calls went unanswered and who have not been served
-    since (answered in a queue, or called back with an answer), newest first."""
-    today = local_today(now or timezone.now(), pbx_zone())
+    since (answered in a queue, or called back with an answer), newest first; times in the
+    PBX's time zone."""
+    zone = pbx_zone()
+    today = local_today(now or timezone.now(), zone)
     rows = (
         CallRecord.objects.filter(day=today)
         .filter(Q(queue__isnull=False) | Q(type__iexact="outgoing", status__iexact="answered"))
         .order_by("when", "id")
         .values_list("when", "type", "status", "caller", "destination", "queue", "outcome", "wait")
     )
-    return missed_callers_find(rows, queues=queues)
+    return missed_callers_find(
+        ((when.astimezone(zone), *rest) for when, *rest in rows), queues=queues
+    )
 
 
 def staffing_hint_get(
