@@ -115,7 +115,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes_to_the_row(three_days):
 
     out, _ = run("--from", "2026-11-01", "--to", "2026-11-03")
 
-    assert out.startswith("Interrupted after 2 of 3 days")
+    assert out.startswith("Interrupted after 2 of 3 days (3,002 rows, 3 requests)")
     assert "run the same command again to resume" in out
     assert CdrDayCursor.objects.get(day=LAST).rows == 3000
     three_days.before_answer = None

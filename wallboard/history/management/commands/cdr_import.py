@@ -63,9 +63,15 @@ class Progress:
             self.skipped_days += 1
         self._show(day=read.day)
 
+    def rows_read(self) -> int:
+        """Rows of the finished days and of the day being read."""
+        return self.rows + (self.current.rows if self.current else 0)
+
+    def requests_sent(self) -> int:
+        return self.requests + (self.current.requests if self.current else 0)
+
     def _show(self, day: date | None = None) -> None:
-        rows = self.rows + (self.current.rows if self.current else 0)
-        requests = self.requests + (self.current.requests if self.current else 0)
+        rows, requests = self.rows_read(), self.requests_sent()
         elapsed = time.monotonic() - self.started
         eta = "--:--"
         if self.done and self.done < self.days:
@@ -146,8 +152,8 @@ class Command(BaseCommand):
             known = set(known_queue_numbers())
         except RedisError as error:
             raise CommandError(
-                f"Redis ({settings.REDIS_URL}) cannot be read: {error}. It holds the queue list "
-                "and the PBX request budget every process shares."
+                f"Redis cannot be read ({error}); it holds the queue list and the PBX request "
+                "budget that every process shares."
             ) from error
         if not known:
             self.stderr.write(
@@ -163,7 +169,7 @@ class Command(BaseCommand):
             progress.finish()
             self.stdout.write(
                 f"Interrupted after {progress.done} of {len(days)} days "
-                f"({progress.rows:,} rows, {progress.requests} requests); "
+                f"({progress.rows_read():,} rows, {progress.requests_sent()} requests); "
                 "run the same command again to resume."
             )
             return
