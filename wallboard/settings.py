@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "wallboard.live",
+    "wallboard.history",
     "wallboard.control",
     "wallboard.boards",
     "wallboard.api",
@@ -208,6 +209,17 @@ WS_RECHECK_SECONDS = env_float("WS_RECHECK_SECONDS", 30.0, minimum=0.05)
 # How often an open board of a logged-in user re-checks its session and rights (logout,
 # deactivation and role changes also reach it at once; this is the backstop).
 WS_USER_RECHECK_SECONDS = env_float("WS_USER_RECHECK_SECONDS", 5.0, minimum=0.05)
+
+# --- Call history (wallboard.history) ---
+# Today's new call records are stored this often (one background request, two while yesterday
+# is still settling); the Celery beat entry of `wallboard.history.cdr_poll` uses it.
+CDR_POLL_SECONDS = env_float("CDR_POLL_SECONDS", 60.0, minimum=10)
+# Calls that start before midnight and end after it are listed under yesterday once they end:
+# yesterday is read again until this long after midnight, then once more in full (rows changed
+# since, e.g. deleted recordings, are updated) and never again.
+CDR_SETTLE_SECONDS = env_float("CDR_SETTLE_SECONDS", 7200.0, minimum=0)
+# Call records older than this many days are deleted (0 = keep everything).
+CDR_RETENTION_DAYS = env_int("CDR_RETENTION_DAYS", 0, minimum=0)
 
 # --- Channels ---
 # The pub/sub layer: no group_expiry to silently drop a TV after 24 h, one Redis message per

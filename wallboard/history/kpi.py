@@ -1,0 +1,372 @@
+"""The KPI engine: every queue and agent figure, for any range and interval, from plain records.
+
+Pure functions (standard library only; no database, no Django settings): the selectors read
+slim rows (``CallFact``) and each queue's rules (``KpiRules``) and hand them in. The same
+aggregation serves reports (``queue_report``: a range at an interval) and the boards' "today so
+far" (``today_figures``), so a number on the wall and in a report can never disagree.
+docs/kpi.md defines every figure, with its formula and the reporting tools it matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from wallboard.history.intervals import (
+    INTERVAL_DAY,
+    INTERVAL_HOUR,
+    INTERVAL_MONTH,
+    INTERVAL_WEEK,
+    SLOTS_PER_HOUR,
+    Period,
+    period_key,
+    periods,
+)
+from wallboard.history.records import (
+    OUTCOME_ABANDONED,
+    OUTCOME_ANSWERED,
+    OUTCOME_BUSY,
+    OUTCOME_TIMEOUT,
+    OUTCOME_VOICEMAIL,
+)
+
+# Service-level formulas (T = the queue's target in seconds). docs/kpi.md, "Service level".
+FORMULA_ANSWERED = "answered"  # answered within T / answered
+FORMULA_OFFERED = "offered"  # answered within T / (answered + unanswered)
+FORMULA_REMOVED = "removed"  # (answered within T + abandoned within T) / offered
+FORMULAS = (FORMULA_ANSWERED, FORMULA_OFFERED, FORMULA_REMOVED)
+
+DEFAULT_TARGET_SECONDS = 20  # as boards.QueueDisplay.service_level_target_seconds
+DEFAULT_TARGET_PERCENT = 80
+DEFAULT_SHORT_ABANDON_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class KpiRules:
+    """How one queue's figures are counted (``models.QueueKpiSettings``, or these defaults)."""
+
+    target_seconds: int = DEFAULT_TARGET_SECONDS
+    target_percent: int = DEFAULT_TARGET_PERCENT
+    formula: str = FORMULA_OFFERED
+    short_abandon_seconds: int = DEFAULT_SHORT_ABANDON_SECONDS
+    exclude_short_abandons: bool = False
+
+    def __post_init__(self) -> None:
+        if self.formula not in FORMULAS:
+            raise ValueError(f"Unknown service-level formula {self.formula!r}")
+
+
+class CallFact(NamedTuple):
+    """One queue call as the engine needs it (the order of ``selectors`` values_list reads)."""
+
+    queue: int
+    day: date
+    slot: int
+    outcome: str
+    wait: int | None
+    talk: int | None
+    agent: str  # "" unless answered
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """Every figure of one queue over one period (docs/kpi.md defines each).
+
+    Percentages are 0-100 with one decimal, times are seconds (means with one decimal); a figure
+    that has nothing to be computed from (no answered call for the ASA...) is None.
+    """
+
+    queue: int
+    offered: int
+    answered: int
+    unanswered: int  # abandoned + voicemail + timed_out + busy
+    abandoned: int  # short abandons included unless the rules exclude them
+    short_abandoned: int  # always reported, whether excluded or not
+    voicemail: int
+    timed_out: int
+    busy: int
+    answered_within_target: int
+    service_level: float | None
+    service_level_met: bool | None  # service_level >= target_percent
+    asa: float | None  # mean wait of answered calls
+    aht: float | None  # mean talk of answered calls (the PBX has no wrap-up)
+    longest_wait: int | None
+    abandon_rate: float | None
+    talk_seconds: int
+    wait_unknown: int  # calls left out of waits and service level: the PBX sent no wait
+    target_seconds: int
+    target_percent: int
+    formula: str
+    short_abandons_excluded: bool
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    """A range at an interval: ``figures[queue][i]`` belongs to ``periods[i]``; ``totals`` is
+    each queue over the whole range."""
+
+    interval: str
+    periods: list[Period]
+    figures: dict[int, list[QueueFigures]]
+    totals: dict[int, QueueFigures]
+
+
+@dataclass(frozen=True)
+class AgentFigures:
+    """An agent's answered queue calls: how many, how long they talked, in which queues."""
+
+    agent: str
+    calls: int
+    talk_seconds: int
+    aht: float | None
+    longest_talk: int
+    calls_by_queue: dict[int, int]
+    name: str = ""  # the ``destination_name`` the PBX wrote for the agent; the selector fills it in
+
+
+# --- aggregation ------------------------------------------------------------------------------
+
+# The running counts of one queue in one period, in a plain list for speed.
+_ANSWERED = 0
+_ANSWERED_TIMED = 1  # answered with a known wait
+_ANSWERED_WITHIN = 2
+_WAIT_SUM = 3  # of answered calls with a known wait
+_TALK_SUM = 4
+_ABANDONED_LONG = 5  # abandoned, not short (unknown waits included: they cannot be called short)
+_SHORT = 6
+_ABANDONED_WITHIN = 7  # long abandons with a known wait <= T
+_SHORT_WITHIN = 8  # short abandons with a wait <= T
+_ABANDONED_UNKNOWN = 9
+_VOICEMAIL = 10
+_TIMEOUT = 11
+_BUSY = 12
+_LONGEST = 13  # merged with max, all others with +
+_UNKNOWN = 14
+_SIZE = 15
+
+
+def _accumulator() -> list[int]:
+    return [0] * _SIZE
+
+
+def _key_function(interval: str) -> Callable[[date, int], object]:
+    """``period_key`` for one interval, picked once instead of once per call."""
+    if interval == INTERVAL_HOUR:
+        return lambda day, slot: (day, slot // SLOTS_PER_HOUR)
+    if interval in (INTERVAL_DAY, INTERVAL_WEEK, INTERVAL_MONTH):
+        # Days repeat thousands of times in a range: work out each day's key once.
+        cache: dict[date, object] = {}
+
+        def day_key(day: date, slot: int) -> object:
+            key = cache.get(day)
+            if key is None:
+                key = cache[day] = period_key(interval, day, slot)
+            return key
+
+        return day_key
+    return lambda day, slot: (day, slot)
+
+
+def calls_count(
+    calls: Iterable[Sequence[Any]],
+    *,
+    rules: Mapping[int, KpiRules],
+    keys: Collection[object],
+    interval: str,
+) -> dict[int, dict[object, list[int]]]:
+    """Count calls (``CallFact`` order) into per-queue, per-period accumulators.
+
+    Only the queues in ``rules`` and the period keys in ``keys`` are counted; anything else is
+    ignored. The one pass every figure of every report is made from.
+    """
+    table = {queue: {key: _accumulator() for key in keys} for queue in rules}
+    limits = {
+        queue: (rule.target_seconds, rule.short_abandon_seconds) for queue, rule in rules.items()
+    }
+    key_of = _key_function(interval)
+    for queue, day, slot, outcome, wait, talk, _agent in calls:
+        periods_of_queue = table.get(queue)
+        if periods_of_queue is None:
+            continue
+        acc = periods_of_queue.get(key_of(day, slot))
+        if acc is None:
+            continue
+        target, short = limits[queue]
+        if wait is None:
+            acc[_UNKNOWN] += 1
+        elif wait > acc[_LONGEST]:
+            acc[_LONGEST] = wait
+        if outcome == OUTCOME_ANSWERED:
+            acc[_ANSWERED] += 1
+            acc[_TALK_SUM] += talk or 0
+            if wait is not None:
+                acc[_ANSWERED_TIMED] += 1
+                acc[_WAIT_SUM] += wait
+                if wait <= target:
+                    acc[_ANSWERED_WITHIN] += 1
+        elif outcome == OUTCOME_ABANDONED:
+            if wait is None:
+                acc[_ABANDONED_LONG] += 1
+                acc[_ABANDONED_UNKNOWN] += 1
+            elif wait <= short:
+                acc[_SHORT] += 1
+                if wait <= target:
+                    acc[_SHORT_WITHIN] += 1
+            else:
+                acc[_ABANDONED_LONG] += 1
+                if wait <= target:
+                    acc[_ABANDONED_WITHIN] += 1
+        elif outcome == OUTCOME_VOICEMAIL:
+            acc[_VOICEMAIL] += 1
+        elif outcome == OUTCOME_TIMEOUT:
+            acc[_TIMEOUT] += 1
+        elif outcome == OUTCOME_BUSY:
+            acc[_BUSY] += 1
+    return table
+
+
+def accumulators_merge(accumulators: Iterable[list[int]]) -> list[int]:
+    """One accumulator for several periods (a range's total)."""
+    total = _accumulator()
+    for acc in accumulators:
+        for index in range(_SIZE):
+            if index == _LONGEST:
+                total[index] = max(total[index], acc[index])
+            else:
+                total[index] += acc[index]
+    return total
+
+
+def figures_of(acc: list[int], *, queue: int, rules: KpiRules) -> QueueFigures:
+    """The figures of one accumulator under one queue's rules (docs/kpi.md, "Figures")."""
+    excluded = rules.exclude_short_abandons
+    answered = acc[_ANSWERED]
+    short = acc[_SHORT]
+    abandoned = acc[_ABANDONED_LONG] + (0 if excluded else short)
+    unanswered = abandoned + acc[_VOICEMAIL] + acc[_TIMEOUT] + acc[_BUSY]
+    offered = answered + unanswered
+    within = acc[_ANSWERED_WITHIN]
+    # Only calls whose wait tells whether they met the target count towards the service level.
+    if rules.formula == FORMULA_ANSWERED:
+        numerator, denominator = within, acc[_ANSWERED_TIMED]
+    elif rules.formula == FORMULA_OFFERED:
+        numerator, denominator = within, acc[_ANSWERED_TIMED] + unanswered
+    else:
+        abandoned_within = acc[_ABANDONED_WITHIN] + (0 if excluded else acc[_SHORT_WITHIN])
+        numerator = within + abandoned_within
+        denominator = acc[_ANSWERED_TIMED] + unanswered - acc[_ABANDONED_UNKNOWN]
+    level = _percent(numerator, denominator)
+    timed = acc[_ANSWERED_TIMED]
+    counted = answered + acc[_ABANDONED_LONG] + short + acc[_VOICEMAIL] + acc[_TIMEOUT] + acc[_BUSY]
+    return QueueFigures(
+        queue=queue,
+        offered=offered,
+        answered=answered,
+        unanswered=unanswered,
+        abandoned=abandoned,
+        short_abandoned=short,
+        voicemail=acc[_VOICEMAIL],
+        timed_out=acc[_TIMEOUT],
+        busy=acc[_BUSY],
+        answered_within_target=within,
+        service_level=level,
+        service_level_met=None if level is None else level >= rules.target_percent,
+        asa=round(acc[_WAIT_SUM] / timed, 1) if timed else None,
+        aht=round(acc[_TALK_SUM] / answered, 1) if answered else None,
+        longest_wait=acc[_LONGEST] if counted > acc[_UNKNOWN] else None,
+        abandon_rate=_percent(abandoned, offered),
+        talk_seconds=acc[_TALK_SUM],
+        wait_unknown=acc[_UNKNOWN],
+        target_seconds=rules.target_seconds,
+        target_percent=rules.target_percent,
+        formula=rules.formula,
+        short_abandons_excluded=excluded,
+    )
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole > 0 else None
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+def queue_report(
+    calls: Iterable[Sequence[Any]],
+    *,
+    rules: Mapping[int, KpiRules],
+    date_from: date,
+    date_to: date,
+    interval: str,
+    zone: ZoneInfo,
+) -> QueueReport:
+    """Every queue in ``rules``, every period of the range (empty ones too), and the totals.
+
+    ``calls`` may hold other queues and days; they are ignored. Raises ``RangeInvalid`` for a
+    range the interval cannot serve (``intervals.range_check``).
+    """
+    report_periods = periods(date_from, date_to, interval, zone)
+    keys = [period.key for period in report_periods]
+    table = calls_count(calls, rules=rules, keys=keys, interval=interval)
+    figures: dict[int, list[QueueFigures]] = {}
+    totals: dict[int, QueueFigures] = {}
+    for queue, by_key in table.items():
+        rule = rules[queue]
+        # Quiet periods all have the same (immutable) figures: build them once per queue.
+        empty = figures_of(_accumulator(), queue=queue, rules=rule)
+        figures[queue] = [
+            figures_of(acc, queue=queue, rules=rule) if any(acc) else empty
+            for acc in (by_key[key] for key in keys)
+        ]
+        totals[queue] = figures_of(accumulators_merge(by_key.values()), queue=queue, rules=rule)
+    return QueueReport(interval=interval, periods=report_periods, figures=figures, totals=totals)
+
+
+def today_figures(
+    calls: Iterable[Sequence[Any]],
+    *,
+    rules: Mapping[int, KpiRules],
+    today: date,
+    zone: ZoneInfo,
+) -> dict[int, QueueFigures]:
+    """Each queue's figures for ``today`` so far: the boards' KPIs, from the same aggregation as
+    every report (a one-day range at the day interval)."""
+    report = queue_report(
+        calls, rules=rules, date_from=today, date_to=today, interval=INTERVAL_DAY, zone=zone
+    )
+    return report.totals
+
+
+def agent_report(calls: Iterable[Sequence[Any]]) -> list[AgentFigures]:
+    """Each agent's answered calls and talk time, most calls first (``CallFact`` order; other
+    outcomes are ignored)."""
+    counts: dict[str, list[int]] = {}
+    queues: dict[str, dict[int, int]] = {}
+    for queue, _day, _slot, outcome, _wait, talk, agent in calls:
+        if outcome != OUTCOME_ANSWERED or not agent:
+            continue
+        acc = counts.get(agent)
+        if acc is None:
+            acc = counts[agent] = [0, 0, 0]
+            queues[agent] = {}
+        seconds = talk or 0
+        acc[0] += 1
+        acc[1] += seconds
+        acc[2] = max(acc[2], seconds)
+        queues[agent][queue] = queues[agent].get(queue, 0) + 1
+    result = [
+        AgentFigures(
+            agent=agent,
+            calls=calls_taken,
+            talk_seconds=talk_total,
+            aht=round(talk_total / calls_taken, 1) if calls_taken else None,
+            longest_talk=longest,
+            calls_by_queue=dict(sorted(queues[agent].items())),
+        )
+        for agent, (calls_taken, talk_total, longest) in counts.items()
+    ]
+    result.sort(key=lambda figures: (-figures.calls, figures.agent))
+    return result

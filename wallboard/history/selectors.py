@@ -1,0 +1,225 @@
+"""Reads of the call history for pages and the API: never a PBX request.
+
+Figures come from the KPI engine (``kpi``) fed with slim rows read straight from the database
+(``values_list``), and each queue's rules (``QueueKpiSettings``). Questions that cannot be
+answered as asked raise ``QueryInvalid`` (the API's 400).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from wallboard.history.callers import MissedCaller, missed_callers_find
+from wallboard.history.erlang import STAFFING_WINDOW_SECONDS, StaffingHint, staffing_hint
+from wallboard.history.intervals import (
+    INTERVAL_DAY,
+    QueryInvalid,
+    days_of,
+    local_today,
+    range_check,
+)
+from wallboard.history.kpi import (
+    AgentFigures,
+    KpiRules,
+    QueueFigures,
+    QueueReport,
+    agent_report,
+    queue_report,
+    today_figures,
+)
+from wallboard.history.models import CallRecord, QueueKpiSettings
+from wallboard.history.records import OUTCOME_ABANDONED, OUTCOME_ANSWERED, OUTCOMES
+
+# The engine's ``CallFact`` fields, in its order.
+_FACT_FIELDS = ("queue", "day", "slot", "outcome", "wait", "talk", "agent")
+RECORDS_PAGE_SIZE_MAX = 500
+
+
+def pbx_zone() -> ZoneInfo:
+    """The PBX's time zone: ``when`` and the CDR's date filters are its local time."""
+    return ZoneInfo(settings.PBX_TIME_ZONE)
+
+
+def kpi_rules_get(*, queues: Collection[int]) -> dict[int, KpiRules]:
+    """Each queue's KPI rules: its ``QueueKpiSettings`` row, else the defaults."""
+    stored = {
+        row.queue: row.rules() for row in QueueKpiSettings.objects.filter(queue__in=list(queues))
+    }
+    return {queue: stored.get(queue, KpiRules()) for queue in queues}
+
+
+def _days(date_from: date, date_to: date) -> QuerySet:
+    """The call records of these local days.
+
+    Days are listed rather than given as a range: with equality on both columns of the
+    day+queue index SQLite uses it, where a range made it pick the queue+time index and read
+    every row of the queues."""
+    return CallRecord.objects.filter(day__in=days_of(date_from, date_to))
+
+
+def _facts(*, date_from: date, date_to: date, queues: Collection[int] | None) -> QuerySet:
+    """The queue calls of a range as ``CallFact`` tuples (days are local PBX days)."""
+    calls = _days(date_from, date_to)
+    if queues is None:
+        calls = calls.filter(queue__isnull=False)
+    else:
+        calls = calls.filter(queue__in=list(queues))
+    return calls.order_by().values_list(*_FACT_FIELDS)
+
+
+def queue_figures(
+    *, queues: Collection[int], date_from: date, date_to: date, interval: str
+) -> QueueReport:
+    """Every figure of these queues for each period of the range (empty periods included) and
+    for the whole range. Raises ``QueryInvalid`` for a range the interval cannot serve."""
+    range_check(date_from, date_to, interval)
+    return queue_report(
+        _facts(date_from=date_from, date_to=date_to, queues=queues),
+        rules=kpi_rules_get(queues=queues),
+        date_from=date_from,
+        date_to=date_to,
+        interval=interval,
+        zone=pbx_zone(),
+    )
+
+
+def queue_figures_today(
+    *, queues: Collection[int], now: datetime | None = None
+) -> dict[int, QueueFigures]:
+    """Each queue's figures for the PBX's today so far (the boards' KPIs)."""
+    zone = pbx_zone()
+    today = local_today(now or timezone.now(), zone)
+    return today_figures(
+        _facts(date_from=today, date_to=today, queues=queues),
+        rules=kpi_rules_get(queues=queues),
+        today=today,
+        zone=zone,
+    )
+
+
+def agent_figures(
+    *, date_from: date, date_to: date, queues: Collection[int] | None = None
+) -> list[AgentFigures]:
+    """Each agent's answered queue calls and talk time over the range, most calls first."""
+    range_check(date_from, date_to, INTERVAL_DAY)
+    answered = _facts(date_from=date_from, date_to=date_to, queues=queues).filter(
+        outcome=OUTCOME_ANSWERED
+    )
+    figures = agent_report(answered)
+    names = dict(
+        _days(date_from, date_to)
+        .filter(agent__in=[f.agent for f in figures])
+        .exclude(destination_name="")
+        .order_by()
+        .values("agent")
+        .annotate(name=Max("destination_name"))
+        .values_list("agent", "name")
+    )
+    return [dataclasses.replace(f, name=names.get(f.agent, "")) for f in figures]
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of call records, newest first."""
+
+    records: list[CallRecord]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+
+def call_records_page(
+    *,
+    date_from: date,
+    date_to: date,
+    queues: Collection[int] | None = None,
+    agent: str | None = None,
+    outcome: str | None = None,
+    caller: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> RecordPage:
+    """Stored call records of a range (every row, queue call or not, unless filtered), newest
+    first. ``caller`` matches any part of the caller's number; ``raw`` is not loaded."""
+    range_check(date_from, date_to, INTERVAL_DAY)
+    if outcome is not None and outcome not in OUTCOMES:
+        raise QueryInvalid(f"Unknown outcome {outcome!r}; use one of {', '.join(OUTCOMES)}")
+    if page < 1 or not 1 <= page_size <= RECORDS_PAGE_SIZE_MAX:
+        raise QueryInvalid(
+            f"Pages start at 1 and hold 1 to {RECORDS_PAGE_SIZE_MAX} records "
+            f"(asked: page {page} of {page_size})"
+        )
+    records = _days(date_from, date_to)
+    if queues is not None:
+        records = records.filter(queue__in=list(queues))
+    if agent:
+        records = records.filter(agent=agent)
+    if outcome:
+        records = records.filter(outcome=outcome)
+    if caller:
+        records = records.filter(caller__contains=caller)
+    total = records.count()
+    start = (page - 1) * page_size
+    rows = list(records.defer("raw").order_by("-when", "-id")[start : start + page_size])
+    return RecordPage(
+        records=rows,
+        total=total,
+        page=page,
+        page_size=page_size,
+        pages=max(1, -(-total // page_size)),
+    )
+
+
+def missed_callers(
+    *, queues: Collection[int] | None = None, now: datetime | None = None
+) -> list[MissedCaller]:
+    """Today's outside callers whose queue calls went unanswered and who have not been served
+    since (answered in a queue, or called back with an answer), newest first; times in the
+    PBX's time zone."""
+    zone = pbx_zone()
+    today = local_today(now or timezone.now(), zone)
+    rows = (
+        CallRecord.objects.filter(day=today)
+        .filter(Q(queue__isnull=False) | Q(type__iexact="outgoing", status__iexact="answered"))
+        .order_by("when", "id")
+        .values_list("when", "type", "status", "caller", "destination", "queue", "outcome", "wait")
+    )
+    return missed_callers_find(
+        ((when.astimezone(zone), *rest) for when, *rest in rows), queues=queues
+    )
+
+
+def staffing_hint_get(
+    *, queue: int, now: datetime | None = None, window_seconds: float = STAFFING_WINDOW_SECONDS
+) -> StaffingHint | None:
+    """How many agents ``queue`` needs for its service-level goal at the arrival rate of the
+    last ``window_seconds`` and today's AHT (``erlang``); None while there is too little to go
+    on. Calls still in progress are not in the CDR yet, so the newest minutes count low."""
+    now = now or timezone.now()
+    rules = kpi_rules_get(queues=[queue])[queue]
+    today = queue_figures_today(queues=[queue], now=now)[queue]
+    recent = CallRecord.objects.filter(
+        queue=queue, when__gte=now - timedelta(seconds=window_seconds), when__lte=now
+    ).exclude(outcome="")
+    offered = 0
+    for outcome, wait in recent.order_by().values_list("outcome", "wait"):
+        short = outcome == OUTCOME_ABANDONED and wait is not None
+        if short and rules.exclude_short_abandons and wait <= rules.short_abandon_seconds:
+            continue
+        offered += 1
+    return staffing_hint(
+        offered=offered,
+        window_seconds=window_seconds,
+        aht_seconds=today.aht,
+        target_seconds=rules.target_seconds,
+        target_percent=rules.target_percent,
+    )

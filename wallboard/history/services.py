@@ -1,0 +1,289 @@
+"""Writes on the call history: read the PBX's call records (CDR) day by day into ``CallRecord``.
+
+Every request goes through the shared budget's ``background`` lane (``pbx_client().cdr_raw``),
+so history never takes a slot the live boards or an agent action need. A day is read from
+where its cursor (``CdrDayCursor``) stopped: the next request starts at the last row already
+read, which proves the offset still means what it meant (docs/kpi.md, "Reading the CDR").
+Rows are upserted by the PBX's ``id``, so reading a row twice stores it once, and a page and its
+cursor are saved in one transaction, so a crash never loses or skips a row.
+
+``cdr_poll_run`` (the Celery task ``wallboard.history.cdr_poll``) keeps today and yesterday
+current; ``cdr_day_read`` is also what ``manage.py cdr_import`` pages through a range with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from pbxapi import errors as pbx
+from pbxapi.validation import CDR_PAGE_MAX
+from wallboard.history.intervals import day_start, local_today
+from wallboard.history.models import CallRecord, CdrDayCursor
+from wallboard.history.records import queue_attribute, record_read
+from wallboard.history.selectors import pbx_zone
+from wallboard.live.kpi import page_rows, row_identity
+from wallboard.live.pbx import pbx_client
+from wallboard.live.selectors import known_queue_numbers
+
+logger = logging.getLogger(__name__)
+
+# A poll run sends at most this many requests: a normal run needs one or two, a day's full
+# re-read once a page per 3000 rows. The rest waits for the next run.
+POLL_MAX_REQUESTS = 5
+
+# Every CallRecord column a row read again replaces.
+_UPDATE_FIELDS = [f.name for f in CallRecord._meta.concrete_fields if not f.primary_key]
+
+
+@dataclass
+class DayRead:
+    """What one ``cdr_day_read`` did for one day."""
+
+    day: date
+    requests: int = 0
+    rows: int = 0  # positions read in the PBX's list, unreadable rows included
+    stored: int = 0  # rows inserted or updated
+    skipped: int = 0  # unreadable rows
+    restarts: int = 0  # the day's rows shrank or shifted: read again from offset 0
+    complete: bool = False  # reached the end of the day's list
+    settled: bool = False  # the day is settled (now, or before this call)
+
+
+@dataclass
+class PollReport:
+    """What one ``cdr_poll_run`` did."""
+
+    days: list[DayRead] = field(default_factory=list)
+    deferred: bool = False  # the budget had no slot: the rest is read next run
+    attributed: int = 0  # stored rows whose queue became known
+    purged: int = 0  # rows deleted by the retention
+
+
+def settle_time(day: date, *, zone: ZoneInfo) -> datetime:
+    """When ``day`` is complete enough to settle: ``CDR_SETTLE_SECONDS`` after its end.
+
+    A call that starts before midnight is listed under its start day only once it ends, so the
+    day's list keeps growing after midnight for as long as the longest call lasts.
+    """
+    end = day_start(day + timedelta(days=1), zone)
+    return end + timedelta(seconds=settings.CDR_SETTLE_SECONDS)
+
+
+# --- storing rows -----------------------------------------------------------------------------
+
+
+def call_records_upsert(
+    *, rows: list[Any], known: Collection[int], zone: ZoneInfo, stored_at: datetime
+) -> tuple[int, list[str]]:
+    """Store raw CDR rows (insert, or replace the row with the same PBX ``id``).
+
+    Returns how many were stored and why the others could not be read. A row keeps the queue
+    it was once attributed to, even when that queue is no longer in the PBX's list.
+    """
+    fields_by_id: dict[int, dict[str, Any]] = {}
+    problems: list[str] = []
+    for raw in rows:
+        try:
+            fields = record_read(raw, known=known, zone=zone)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        fields_by_id[fields["id"]] = fields  # a page listing one id twice stores the last
+    if not fields_by_id:
+        return 0, problems
+    unknown = [
+        number
+        for number, fields in fields_by_id.items()
+        if fields["queue"] is None and fields["outcome"]
+    ]
+    if unknown:
+        earlier = CallRecord.objects.filter(id__in=unknown, queue__isnull=False).order_by()
+        for number, queue in earlier.values_list("id", "queue"):
+            fields_by_id[number]["queue"] = queue
+    CallRecord.objects.bulk_create(
+        [CallRecord(**fields, stored=stored_at) for fields in fields_by_id.values()],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=_UPDATE_FIELDS,
+    )
+    return len(fields_by_id), problems
+
+
+def call_records_attribute(*, known: Collection[int]) -> int:
+    """Give stored queue calls whose queue was not known when they were read their queue, now
+    that it is. Returns how many rows changed. Cheap when there is nothing to do: rows without
+    a queue are looked up by number in two partial indexes."""
+    if not known:
+        return 0
+    without_queue = CallRecord.objects.filter(queue__isnull=True).order_by()
+    # Two lookups rather than one OR: SQLite then searches each partial index by number.
+    rows = {
+        number: row
+        for lookup in (
+            {"received__in": [str(queue) for queue in known]},
+            {"recording_queue__in": list(known)},
+        )
+        for number, *row in without_queue.filter(**lookup).values_list(
+            "id", "outcome", "received", "recording_queue"
+        )
+    }
+    ids_by_queue: dict[int, list[int]] = {}
+    for number, (outcome, received, recording) in rows.items():
+        queue = queue_attribute(received=received, recording=recording, known=known)
+        if outcome and queue is not None:  # outgoing and other non-queue rows stay without
+            ids_by_queue.setdefault(queue, []).append(number)
+    changed = 0
+    for queue, ids in ids_by_queue.items():
+        changed += CallRecord.objects.filter(id__in=ids).update(queue=queue)
+    if changed:
+        logger.info("Attributed %d stored call(s) to queues that are known now", changed)
+    return changed
+
+
+def call_records_purge(*, today: date) -> int:
+    """Delete call records (and cursors) of days more than ``CDR_RETENTION_DAYS`` before
+    ``today``; nothing when it is 0. Returns how many records went."""
+    keep = settings.CDR_RETENTION_DAYS
+    if keep <= 0:
+        return 0
+    horizon = today - timedelta(days=keep)
+    deleted, _ = CallRecord.objects.filter(day__lt=horizon).delete()
+    CdrDayCursor.objects.filter(day__lt=horizon).delete()
+    if deleted:
+        logger.info("Deleted %d call record(s) from before %s (retention)", deleted, horizon)
+    return deleted
+
+
+# --- reading the PBX --------------------------------------------------------------------------
+
+
+def cdr_day_read(
+    *,
+    day: date,
+    now: datetime,
+    known: Collection[int],
+    max_requests: int | None = None,
+    max_wait: float = 0.0,
+    again: bool = False,
+    on_page: Callable[[DayRead], None] | None = None,
+) -> DayRead:
+    """Read ``day``'s CDR from where its cursor stopped, page by page, until the end of the
+    day's list (or ``max_requests``). ``again`` re-reads a settled day from offset 0.
+
+    Each page and the cursor are saved together. A page whose first row is not the last row
+    read means the list shrank or shifted: the day is read again from offset 0, once; twice in
+    one call is a ``ProtocolError``. Budget refusals (``BudgetExhausted`` after ``max_wait``)
+    and PBX errors propagate; what was read before them is kept.
+    """
+    zone = pbx_zone()
+    settle_at = settle_time(day, zone=zone).timestamp()
+    report = DayRead(day=day)
+    cursor = CdrDayCursor.objects.filter(day=day).first()
+    if cursor is None:
+        cursor = CdrDayCursor(day=day, pass_started=now)
+    elif cursor.settled_at is not None and not again:
+        report.complete = report.settled = True
+        return report
+    elif again or (now.timestamp() >= settle_at > cursor.pass_started.timestamp()):
+        # Read it all once more (changed rows included); saved at once, so a retry after a
+        # budget refusal goes on with this pass instead of finding the day settled.
+        _pass_start(cursor, now)
+        cursor.save()
+    client = pbx_client()
+    while max_requests is None or report.requests < max_requests:
+        counted = cursor.rows
+        offset = counted - 1 if counted else 0
+        payload = client.cdr_raw(
+            date_from=day, date_to=day, limit=CDR_PAGE_MAX, offset=offset,
+            priority="background", max_wait=max_wait,
+        )  # fmt: skip
+        report.requests += 1
+        cursor.requests += 1
+        page = page_rows(payload)
+        full = len(page) >= CDR_PAGE_MAX
+        if counted:
+            if not page or row_identity(page[0]) != cursor.last:
+                report.restarts += 1
+                if report.restarts > 1:
+                    raise pbx.ProtocolError(f"The PBX's call records of {day} keep moving")
+                logger.warning(
+                    "The call records of %s changed under the reader (%d read, %d now at "
+                    "offset %d); reading the day again",
+                    day, counted, len(page), offset,
+                )  # fmt: skip
+                _pass_start(cursor, now)
+                cursor.save()
+                continue
+            page = page[1:]
+        with transaction.atomic():
+            stored, problems = call_records_upsert(
+                rows=page, known=known, zone=zone, stored_at=timezone.now()
+            )
+            cursor.rows = counted + len(page)
+            if page:
+                cursor.last = row_identity(page[-1])
+            cursor.read_at = now
+            # Settled: this pass read the whole list, and began after the day's settle time.
+            if not full and cursor.pass_started.timestamp() >= settle_at:
+                cursor.settled_at = now
+            cursor.save()
+        if problems:
+            logger.warning(
+                "Skipped %d unreadable CDR row(s) of %s; first: %s", len(problems), day, problems[0]
+            )
+        report.rows += len(page)
+        report.stored += stored
+        report.skipped += len(problems)
+        report.settled = cursor.settled_at is not None
+        if on_page is not None:
+            on_page(report)
+        if not full:
+            report.complete = True
+            break
+    return report
+
+
+def _pass_start(cursor: CdrDayCursor, now: datetime) -> None:
+    """Start reading the day from offset 0 again (upserts make re-reading harmless)."""
+    cursor.rows = 0
+    cursor.last = None
+    cursor.pass_started = now
+    cursor.settled_at = None
+
+
+def cdr_poll_run(*, now: datetime | None = None) -> PollReport:
+    """One run of the CDR poll: yesterday until it is settled, then today; at most
+    ``POLL_MAX_REQUESTS`` requests, never waiting for the budget (a refusal leaves the rest to
+    the next run). Also gives stored rows the queues that became known and applies the
+    retention. PBX errors other than a refusal propagate (the live poller keeps the PBX state).
+    """
+    now = now or timezone.now()
+    zone = pbx_zone()
+    today = local_today(now, zone)
+    known = set(known_queue_numbers())
+    report = PollReport(
+        attributed=call_records_attribute(known=known),
+        purged=call_records_purge(today=today),
+    )
+    left = POLL_MAX_REQUESTS
+    for day in (today - timedelta(days=1), today):
+        if left <= 0:
+            break
+        try:
+            read = cdr_day_read(day=day, now=now, known=known, max_requests=left)
+        except pbx.BudgetExhausted:
+            report.deferred = True
+            break
+        if read.requests:  # a settled day is not read
+            report.days.append(read)
+        left -= read.requests
+    return report
