@@ -114,9 +114,9 @@ def test_it_rechecks_many_kiosk_tokens_in_one_query(
     }
     assert KioskToken.objects.get(pk=lobby.token.pk).last_seen is not None
     with django_assert_num_queries(1):  # seen a moment ago: no write
-        assert kiosks.kiosk_verdicts(
-            [(lobby.secret, "100")], changed=4001, gone=4403
-        ) == {(lobby.secret, "100"): 4001}
+        assert kiosks.kiosk_verdicts([(lobby.secret, "100")], changed=4001, gone=4403) == {
+            (lobby.secret, "100"): 4001
+        }
 
 
 def test_a_role_taken_away_applies_to_the_same_user_object_at_once(users):
