@@ -128,3 +128,15 @@ def test_a_role_taken_away_applies_to_the_same_user_object_at_once(users):
     assert access.can_act_on_queue(group_admin, QUEUE_B)
     group_admin.groups.clear()
     assert not access.can_act_on_queue(group_admin, QUEUE_B)
+
+
+def test_history_goes_to_admins_and_to_team_leads_for_their_queues(users):
+    assert access.reportable_queues(users["admin"]) is None
+    assert access.reportable_queues(users["lead"]) == {QUEUE_A}
+    assert access.reportable_queues(users["viewer"]) == set()
+    assert [access.can_report(users[n]) for n in ("admin", "lead", "viewer", "inactive")] == [
+        True,
+        True,
+        False,
+        False,
+    ]

@@ -71,3 +71,17 @@ def can_audit(user) -> bool:
     """Admins audit everything, team leads their queues; viewers see no audit trail."""
     allowed = actionable_queues(user)
     return allowed is None or bool(allowed)
+
+
+def reportable_queues(user) -> set[int] | None:
+    """The queues whose call history (reports, call records, missed callers) this user may
+    read: admins every queue (None), team leads their own, viewers none (an empty set).
+
+    Boards show every queue to everyone; history names callers and agents' performance, so it
+    goes only to those responsible for a queue."""
+    return actionable_queues(user)
+
+
+def can_report(user) -> bool:
+    allowed = reportable_queues(user)
+    return allowed is None or bool(allowed)
