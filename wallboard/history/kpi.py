@@ -3,15 +3,16 @@
 Pure functions (standard library only; no database, no Django settings): the selectors read
 slim rows (``CallFact``) and each queue's rules (``KpiRules``) and hand them in. The same
 aggregation serves reports (``queue_report``: a range at an interval) and the boards' "today so
-far" (``today_figures``), so a number on the wall and in a report can never disagree.
+far" (``today_figures``), so a number on the wall and in a report can never disagree. Several
+queues taken together (``selection_report``, the reports page) are counted by the same rules.
 docs/kpi.md defines every figure, with its formula and the reporting tools it matches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -20,8 +21,10 @@ from wallboard.history.intervals import (
     INTERVAL_HOUR,
     INTERVAL_MONTH,
     INTERVAL_WEEK,
+    SLOT_SECONDS,
     SLOTS_PER_HOUR,
     Period,
+    day_start,
     period_key,
     periods,
 )
@@ -38,6 +41,11 @@ FORMULA_ANSWERED = "answered"  # answered within T / answered
 FORMULA_OFFERED = "offered"  # answered within T / (answered + unanswered)
 FORMULA_REMOVED = "removed"  # (answered within T + abandoned within T) / offered
 FORMULAS = (FORMULA_ANSWERED, FORMULA_OFFERED, FORMULA_REMOVED)
+# ``QueueFigures.formula`` of a selection whose queues count the service level differently.
+FORMULA_MIXED = "mixed"
+
+# ``QueueFigures.queue`` of figures that add several queues together: no PBX queue is number 0.
+SELECTION = 0
 
 DEFAULT_TARGET_SECONDS = 20  # as boards.QueueDisplay.service_level_target_seconds
 DEFAULT_TARGET_PERCENT = 80
@@ -176,17 +184,24 @@ def calls_count(
     rules: Mapping[int, KpiRules],
     keys: Collection[object],
     interval: str,
+    key_of: Callable[[date, int], object] | None = None,
+    table: dict[int, dict[object, list[int]]] | None = None,
 ) -> dict[int, dict[object, list[int]]]:
     """Count calls (``CallFact`` order) into per-queue, per-period accumulators.
 
     Only the queues in ``rules`` and the period keys in ``keys`` are counted; anything else is
     ignored. The one pass every figure of every report is made from.
+
+    ``key_of`` groups calls by something other than the interval's periods (``hour_of_day``);
+    ``table`` (one this function returned for the same rules and keys) is counted on, so a long
+    range can be read and counted a chunk at a time.
     """
-    table = {queue: {key: _accumulator() for key in keys} for queue in rules}
+    if table is None:
+        table = {queue: {key: _accumulator() for key in keys} for queue in rules}
     limits = {
         queue: (rule.target_seconds, rule.short_abandon_seconds) for queue, rule in rules.items()
     }
-    key_of = _key_function(interval)
+    key_of = key_of or _key_function(interval)
     for queue, day, slot, outcome, wait, talk, _agent in calls:
         periods_of_queue = table.get(queue)
         if periods_of_queue is None:
@@ -249,16 +264,7 @@ def figures_of(acc: list[int], *, queue: int, rules: KpiRules) -> QueueFigures:
     unanswered = abandoned + acc[_VOICEMAIL] + acc[_TIMEOUT] + acc[_BUSY]
     offered = answered + unanswered
     within = acc[_ANSWERED_WITHIN]
-    # Only calls whose wait tells whether they met the target count towards the service level.
-    if rules.formula == FORMULA_ANSWERED:
-        numerator, denominator = within, acc[_ANSWERED_TIMED]
-    elif rules.formula == FORMULA_OFFERED:
-        numerator, denominator = within, acc[_ANSWERED_TIMED] + unanswered
-    else:
-        abandoned_within = acc[_ABANDONED_WITHIN] + (0 if excluded else acc[_SHORT_WITHIN])
-        numerator = within + abandoned_within
-        denominator = acc[_ANSWERED_TIMED] + unanswered - acc[_ABANDONED_UNKNOWN]
-    level = _percent(numerator, denominator)
+    level = _percent(*_service_level_parts(acc, rules=rules, unanswered=unanswered))
     timed = acc[_ANSWERED_TIMED]
     counted = answered + acc[_ABANDONED_LONG] + short + acc[_VOICEMAIL] + acc[_TIMEOUT] + acc[_BUSY]
     return QueueFigures(
@@ -287,6 +293,22 @@ def figures_of(acc: list[int], *, queue: int, rules: KpiRules) -> QueueFigures:
     )
 
 
+def _service_level_parts(acc: list[int], *, rules: KpiRules, unanswered: int) -> tuple[int, int]:
+    """The service level's numerator and denominator by the queue's formula. Only calls whose
+    wait tells whether they met the target count towards it."""
+    within = acc[_ANSWERED_WITHIN]
+    if rules.formula == FORMULA_ANSWERED:
+        return within, acc[_ANSWERED_TIMED]
+    if rules.formula == FORMULA_OFFERED:
+        return within, acc[_ANSWERED_TIMED] + unanswered
+    excluded = rules.exclude_short_abandons
+    abandoned_within = acc[_ABANDONED_WITHIN] + (0 if excluded else acc[_SHORT_WITHIN])
+    return (
+        within + abandoned_within,
+        acc[_ANSWERED_TIMED] + unanswered - acc[_ABANDONED_UNKNOWN],
+    )
+
+
 def _percent(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole > 0 else None
 
@@ -311,8 +333,21 @@ def queue_report(
     report_periods = periods(date_from, date_to, interval, zone)
     keys = [period.key for period in report_periods]
     table = calls_count(calls, rules=rules, keys=keys, interval=interval)
+    figures, totals, _merged = _queue_figures(table, rules=rules, keys=keys)
+    return QueueReport(interval=interval, periods=report_periods, figures=figures, totals=totals)
+
+
+def _queue_figures(
+    table: Mapping[int, Mapping[object, list[int]]],
+    *,
+    rules: Mapping[int, KpiRules],
+    keys: Sequence[object],
+) -> tuple[dict[int, list[QueueFigures]], dict[int, QueueFigures], dict[int, list[int]]]:
+    """Each queue's figures per period (in ``keys`` order) and over all of them, and the merged
+    accumulator behind each queue's total."""
     figures: dict[int, list[QueueFigures]] = {}
     totals: dict[int, QueueFigures] = {}
+    merged: dict[int, list[int]] = {}
     for queue, by_key in table.items():
         rule = rules[queue]
         # Quiet periods all have the same (immutable) figures: build them once per queue.
@@ -321,8 +356,9 @@ def queue_report(
             figures_of(acc, queue=queue, rules=rule) if any(acc) else empty
             for acc in (by_key[key] for key in keys)
         ]
-        totals[queue] = figures_of(accumulators_merge(by_key.values()), queue=queue, rules=rule)
-    return QueueReport(interval=interval, periods=report_periods, figures=figures, totals=totals)
+        merged[queue] = accumulators_merge(by_key.values())
+        totals[queue] = figures_of(merged[queue], queue=queue, rules=rule)
+    return figures, totals, merged
 
 
 def today_figures(
@@ -370,3 +406,229 @@ def agent_report(calls: Iterable[Sequence[Any]]) -> list[AgentFigures]:
     ]
     result.sort(key=lambda figures: (-figures.calls, figures.agent))
     return result
+
+
+# --- a selection of queues taken together -----------------------------------------------------
+
+HOURS_OF_DAY = range(24)
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    """A range at an interval over a selection of queues (those in ``rules``).
+
+    ``figures``/``totals`` are each queue's, as in ``QueueReport``; ``selection[i]`` is the
+    selection taken together in ``periods[i]`` and ``selection_total`` over the whole range
+    (``selection_figures``: ``queue`` is ``SELECTION``). ``by_hour[h]`` is the selection's calls
+    that started in the local hour h (0-23) of any day of the range, and ``agents`` each agent's
+    answered calls of the selection; both are empty unless asked for (``detail``).
+    """
+
+    interval: str
+    periods: list[Period]
+    figures: dict[int, list[QueueFigures]]
+    totals: dict[int, QueueFigures]
+    selection: list[QueueFigures]
+    selection_total: QueueFigures
+    rules: dict[int, KpiRules]
+    by_hour: list[QueueFigures] = field(default_factory=list)
+    agents: list[AgentFigures] = field(default_factory=list)
+
+
+def selection_figures(
+    accumulators: Mapping[int, list[int]], *, rules: Mapping[int, KpiRules]
+) -> QueueFigures:
+    """The figures of several queues' calls taken together (``queue`` is ``SELECTION``).
+
+    Each call is judged by its own queue's rules (target T, short abandons and whether they
+    count), so every count is the sum of the queues' own counts and the service level is the
+    sum of their numerators over the sum of their denominators, each by its queue's formula;
+    ASA, AHT, the longest wait and the abandon rate are over all the calls. ``rules`` holds every
+    queue of the selection (``accumulators`` may leave quiet ones out): when their rules differ,
+    the target and the goal shown are the highest (strictest) of them, ``formula`` is
+    ``FORMULA_MIXED``, and ``short_abandons_excluded`` says whether any queue leaves them out.
+    """
+    answered = answered_timed = within = wait_sum = talk = 0
+    abandoned = short = voicemail = timed_out = busy = unknown = 0
+    numerator = denominator = 0
+    longest: int | None = None
+    for queue, acc in accumulators.items():
+        if not any(acc):
+            continue
+        rule = rules[queue]
+        queue_abandoned = acc[_ABANDONED_LONG] + (0 if rule.exclude_short_abandons else acc[_SHORT])
+        queue_unanswered = queue_abandoned + acc[_VOICEMAIL] + acc[_TIMEOUT] + acc[_BUSY]
+        part, whole = _service_level_parts(acc, rules=rule, unanswered=queue_unanswered)
+        numerator += part
+        denominator += whole
+        answered += acc[_ANSWERED]
+        answered_timed += acc[_ANSWERED_TIMED]
+        within += acc[_ANSWERED_WITHIN]
+        wait_sum += acc[_WAIT_SUM]
+        talk += acc[_TALK_SUM]
+        abandoned += queue_abandoned
+        short += acc[_SHORT]
+        voicemail += acc[_VOICEMAIL]
+        timed_out += acc[_TIMEOUT]
+        busy += acc[_BUSY]
+        unknown += acc[_UNKNOWN]
+        counted = (
+            acc[_ANSWERED]
+            + acc[_ABANDONED_LONG]
+            + acc[_SHORT]
+            + acc[_VOICEMAIL]
+            + acc[_TIMEOUT]
+            + acc[_BUSY]
+        )
+        if counted > acc[_UNKNOWN]:
+            longest = acc[_LONGEST] if longest is None else max(longest, acc[_LONGEST])
+    target_seconds, target_percent, formula, excluded = _rules_summary(rules.values())
+    unanswered = abandoned + voicemail + timed_out + busy
+    offered = answered + unanswered
+    level = _percent(numerator, denominator)
+    return QueueFigures(
+        queue=SELECTION,
+        offered=offered,
+        answered=answered,
+        unanswered=unanswered,
+        abandoned=abandoned,
+        short_abandoned=short,
+        voicemail=voicemail,
+        timed_out=timed_out,
+        busy=busy,
+        answered_within_target=within,
+        service_level=level,
+        service_level_met=None if level is None else level >= target_percent,
+        asa=round(wait_sum / answered_timed, 1) if answered_timed else None,
+        aht=round(talk / answered, 1) if answered else None,
+        longest_wait=longest,
+        abandon_rate=_percent(abandoned, offered),
+        talk_seconds=talk,
+        wait_unknown=unknown,
+        target_seconds=target_seconds,
+        target_percent=target_percent,
+        formula=formula,
+        short_abandons_excluded=excluded,
+    )
+
+
+def _rules_summary(rules: Iterable[KpiRules]) -> tuple[int, int, str, bool]:
+    """(target seconds, goal %, formula, short abandons excluded) of a selection's queues."""
+    listed = list(rules) or [KpiRules()]
+    formulas = {rule.formula for rule in listed}
+    return (
+        max(rule.target_seconds for rule in listed),
+        max(rule.target_percent for rule in listed),
+        formulas.pop() if len(formulas) == 1 else FORMULA_MIXED,
+        any(rule.exclude_short_abandons for rule in listed),
+    )
+
+
+def hour_of_day(zone: ZoneInfo) -> Callable[[date, int], object]:
+    """A ``calls_count`` key: the local wall-clock hour (0-23) a call of ``day``/``slot``
+    started in. Both passes of the hour the autumn change repeats are that one hour."""
+    hours: dict[tuple[date, int], int] = {}
+    starts: dict[date, float] = {}
+
+    def key(day: date, slot: int) -> object:
+        hour = hours.get((day, slot))
+        if hour is None:
+            start = starts.get(day)
+            if start is None:
+                start = starts[day] = day_start(day, zone).timestamp()
+            moment = datetime.fromtimestamp(start + slot * SLOT_SECONDS, zone)
+            hour = hours[(day, slot)] = moment.hour
+        return hour
+
+    return key
+
+
+def agent_figures_merge(parts: Iterable[Iterable[AgentFigures]]) -> list[AgentFigures]:
+    """Agents' figures from several pieces of the same calls (``agent_report`` of each), as one
+    ``agent_report`` of them all would give: most calls first."""
+    merged: dict[str, AgentFigures] = {}
+    for part in parts:
+        for figures in part:
+            known = merged.get(figures.agent)
+            if known is None:
+                merged[figures.agent] = figures
+                continue
+            by_queue = dict(known.calls_by_queue)
+            for queue, count in figures.calls_by_queue.items():
+                by_queue[queue] = by_queue.get(queue, 0) + count
+            calls = known.calls + figures.calls
+            talk = known.talk_seconds + figures.talk_seconds
+            merged[figures.agent] = AgentFigures(
+                agent=figures.agent,
+                calls=calls,
+                talk_seconds=talk,
+                aht=round(talk / calls, 1) if calls else None,
+                longest_talk=max(known.longest_talk, figures.longest_talk),
+                calls_by_queue=dict(sorted(by_queue.items())),
+                name=known.name or figures.name,
+            )
+    result = list(merged.values())
+    result.sort(key=lambda figures: (-figures.calls, figures.agent))
+    return result
+
+
+def selection_report(
+    chunks: Iterable[Sequence[Sequence[Any]]],
+    *,
+    rules: Mapping[int, KpiRules],
+    date_from: date,
+    date_to: date,
+    interval: str,
+    zone: ZoneInfo,
+    detail: bool = True,
+) -> SelectionReport:
+    """Every figure of the queues in ``rules`` over a range at an interval, each queue's and
+    the selection's taken together (``selection_figures``); with ``detail`` also the selection
+    by hour of day and each agent's answered calls.
+
+    ``chunks`` are the calls (``CallFact`` order) in pieces, each a sequence: they are counted
+    as they come, so a long range read a few days at a time never has to be in memory at once.
+    Raises ``RangeInvalid`` for a range the interval cannot serve.
+    """
+    report_periods = periods(date_from, date_to, interval, zone)
+    keys = [period.key for period in report_periods]
+    table = calls_count((), rules=rules, keys=keys, interval=interval)
+    hours = calls_count((), rules=rules, keys=HOURS_OF_DAY, interval=interval)
+    hour_key = hour_of_day(zone)
+    agent_parts: list[list[AgentFigures]] = []
+    for chunk in chunks:
+        calls_count(chunk, rules=rules, keys=keys, interval=interval, table=table)
+        if detail:
+            calls_count(
+                chunk,
+                rules=rules,
+                keys=HOURS_OF_DAY,
+                interval=interval,
+                key_of=hour_key,
+                table=hours,
+            )
+            agent_parts.append(agent_report(chunk))
+    figures, totals, merged = _queue_figures(table, rules=rules, keys=keys)
+    empty = selection_figures({}, rules=rules)
+    selection = []
+    for key in keys:
+        accumulators = {queue: by_key[key] for queue, by_key in table.items()}
+        busy = any(any(acc) for acc in accumulators.values())
+        selection.append(selection_figures(accumulators, rules=rules) if busy else empty)
+    by_hour = []
+    if detail:
+        by_hour = [
+            selection_figures({queue: by_key[hour] for queue, by_key in hours.items()}, rules=rules)
+            for hour in HOURS_OF_DAY
+        ]
+    return SelectionReport(
+        interval=interval,
+        periods=report_periods,
+        figures=figures,
+        totals=totals,
+        selection=selection,
+        selection_total=selection_figures(merged, rules=rules),
+        rules=dict(rules),
+        by_hour=by_hour,
+        agents=agent_figures_merge(agent_parts),
+    )
