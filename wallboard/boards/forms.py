@@ -8,8 +8,17 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from wallboard.boards import reports
 from wallboard.boards.models import Board, KioskToken, queue_list_parse
 from wallboard.control.models import MemberAction
+from wallboard.history.intervals import (
+    INTERVAL_15MIN,
+    INTERVAL_DAY,
+    INTERVAL_HOUR,
+    INTERVAL_MONTH,
+    INTERVAL_WEEK,
+    MAX_SPAN_DAYS,
+)
 
 # Dates a filter may name: far enough for any real audit, near enough that a day boundary in any
 # time zone stays a valid datetime (date.max + 1 day would overflow).
@@ -102,3 +111,120 @@ class KioskTokenAdminForm(forms.ModelForm):
     class Meta:
         model = KioskToken
         fields = ["name", "queues", "board", "all_queues"]
+
+
+# At most this many queues in one report (the console's limit).
+REPORT_MAX_QUEUES = 200
+
+
+class QueueNumbersField(forms.Field):
+    """Queue numbers from checkboxes (``queue=100&queue=101``) or one comma-separated value."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def to_python(self, value: object) -> list[int]:
+        if value in self.empty_values:
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        numbers: list[int] = []
+        for item in values:
+            for part in str(item).split(","):
+                text = part.strip()
+                if not text:
+                    continue
+                if not text.isdigit() or not 0 < int(text) <= _MAX_NUMBER:
+                    raise forms.ValidationError(
+                        _("“%(value)s” is not a queue number."), params={"value": text[:20]}
+                    )
+                if int(text) not in numbers:
+                    numbers.append(int(text))
+        if len(numbers) > REPORT_MAX_QUEUES:
+            raise forms.ValidationError(
+                _("At most %(limit)s queues in one report."), params={"limit": REPORT_MAX_QUEUES}
+            )
+        return numbers
+
+
+class ReportForm(forms.Form):
+    """The reports page's question (GET): queues (none = all the user may see), a range preset
+    or custom dates, an interval (the range's default when not given). Every refusal is a form
+    error the page shows with a 400; ``check_span=False`` (the calls export) accepts a range of
+    any length, since its rows do not depend on the interval."""
+
+    RANGE_CHOICES = [
+        (reports.RANGE_TODAY, _("Today")),
+        (reports.RANGE_YESTERDAY, _("Yesterday")),
+        (reports.RANGE_THIS_WEEK, _("This week")),
+        (reports.RANGE_LAST_WEEK, _("Last week")),
+        (reports.RANGE_THIS_MONTH, _("This month")),
+        (reports.RANGE_LAST_MONTH, _("Last month")),
+        (reports.RANGE_CUSTOM, _("Custom")),
+    ]
+    INTERVAL_CHOICES = [
+        (INTERVAL_15MIN, _("15 minutes")),
+        (INTERVAL_HOUR, _("Hour")),
+        (INTERVAL_DAY, _("Day")),
+        (INTERVAL_WEEK, _("Week")),
+        (INTERVAL_MONTH, _("Month")),
+    ]
+
+    queue = QueueNumbersField(label=_("Queues"), required=False)
+    range = forms.ChoiceField(label=_("Range"), required=False, choices=RANGE_CHOICES)
+    date_from = forms.DateField(
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
+    )
+    date_to = forms.DateField(
+        label=_("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
+    )
+    interval = forms.ChoiceField(label=_("Interval"), required=False, choices=INTERVAL_CHOICES)
+
+    def __init__(
+        self,
+        data,
+        *,
+        today: date,
+        queue_choices: list[tuple[int, str]],
+        check_span: bool = True,
+    ) -> None:
+        super().__init__(data)
+        self.today = today
+        self.check_span = check_span
+        self.fields["queue"].widget.choices = queue_choices
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        first, last = cleaned.get("date_from"), cleaned.get("date_to")
+        preset = cleaned.get("range") or (
+            reports.RANGE_CUSTOM if first or last else reports.RANGE_TODAY
+        )
+        if preset == reports.RANGE_CUSTOM:
+            if not first or not last:
+                raise forms.ValidationError(_("A custom range needs a start and an end date."))
+            if first > last:
+                raise forms.ValidationError(_("The start date is after the end date."))
+        else:
+            first, last = reports.range_days(preset, today=self.today)
+        interval = cleaned.get("interval") or reports.default_interval(first, last)
+        if self.check_span and not reports.span_fits(first, last, interval):
+            days = (last - first).days + 1
+            raise forms.ValidationError(
+                _(
+                    "%(days)s days is too long a range for the interval “%(interval)s” (at most "
+                    "%(limit)s days): choose a longer interval or a shorter range."
+                ),
+                params={
+                    "days": days,
+                    "interval": dict(self.INTERVAL_CHOICES)[interval],
+                    "limit": MAX_SPAN_DAYS[interval],
+                },
+            )
+        cleaned.update(range=preset, date_from=first, date_to=last, interval=interval)
+        return cleaned

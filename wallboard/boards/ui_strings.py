@@ -48,3 +48,24 @@ def js_strings() -> dict[str, object]:
         "sound_on": _("Sound alerts on"),
         "confirm_remove": _("{name} ({ext}) will stop receiving calls from queue {queue}."),
     }
+
+
+def report_strings() -> dict[str, str]:
+    """The reports page's chart words."""
+    return {
+        "offered": _("Offered"),
+        "answered": _("Answered"),
+        "abandoned": _("Abandoned"),
+        "other": _("Voicemail, timed out, busy"),
+        "service_level": _("Service level"),
+        "goal": _("Goal"),
+        "asa": _("ASA"),
+        "longest_wait": _("Longest wait"),
+        "calls": _("Calls"),
+        "percent": _("%"),
+        "hour": _("Hour of the day"),
+        "click_hint": _("Click a bar or a point to list its calls."),
+        "loading": _("Loading the calls…"),
+        "load_failed": _("The calls could not be loaded; try again."),
+        "all": _("all"),
+    }

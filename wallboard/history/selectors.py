@@ -8,7 +8,7 @@ answered as asked raise ``QueryInvalid`` (the API's 400).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,8 +31,10 @@ from wallboard.history.kpi import (
     KpiRules,
     QueueFigures,
     QueueReport,
+    SelectionReport,
     agent_report,
     queue_report,
+    selection_report,
     today_figures,
 )
 from wallboard.history.models import CallRecord, QueueKpiSettings
@@ -41,6 +43,22 @@ from wallboard.history.records import OUTCOME_ABANDONED, OUTCOME_ANSWERED, OUTCO
 # The engine's ``CallFact`` fields, in its order.
 _FACT_FIELDS = ("queue", "day", "slot", "outcome", "wait", "talk", "agent")
 RECORDS_PAGE_SIZE_MAX = 500
+# Reports read a range this many days at a time, so a long range is never in memory at once.
+REPORT_CHUNK_DAYS = 7
+# What ``queue_calls_of_day`` gives for each call, in this order.
+QUEUE_CALL_FIELDS = (
+    "id",
+    "when",
+    "queue",
+    "caller",
+    "caller_name",
+    "outcome",
+    "wait",
+    "talk",
+    "agent",
+    "destination_name",
+    "unique_id",
+)
 
 
 def pbx_zone() -> ZoneInfo:
@@ -113,7 +131,15 @@ def agent_figures(
     answered = _facts(date_from=date_from, date_to=date_to, queues=queues).filter(
         outcome=OUTCOME_ANSWERED
     )
-    figures = agent_report(answered)
+    return _agents_named(agent_report(answered), date_from=date_from, date_to=date_to)
+
+
+def _agents_named(
+    figures: list[AgentFigures], *, date_from: date, date_to: date
+) -> list[AgentFigures]:
+    """The agents' figures with the names the PBX wrote for them in the range."""
+    if not figures:
+        return figures
     names = dict(
         _days(date_from, date_to)
         .filter(agent__in=[f.agent for f in figures])
@@ -153,11 +179,7 @@ def call_records_page(
     range_check(date_from, date_to, INTERVAL_DAY)
     if outcome is not None and outcome not in OUTCOMES:
         raise QueryInvalid(f"Unknown outcome {outcome!r}; use one of {', '.join(OUTCOMES)}")
-    if page < 1 or not 1 <= page_size <= RECORDS_PAGE_SIZE_MAX:
-        raise QueryInvalid(
-            f"Pages start at 1 and hold 1 to {RECORDS_PAGE_SIZE_MAX} records "
-            f"(asked: page {page} of {page_size})"
-        )
+    _page_check(page, page_size)
     records = _days(date_from, date_to)
     if queues is not None:
         records = records.filter(queue__in=list(queues))
@@ -167,9 +189,22 @@ def call_records_page(
         records = records.filter(outcome=outcome)
     if caller:
         records = records.filter(caller__contains=caller)
+    return _page(records.defer("raw"), page=page, page_size=page_size)
+
+
+def _page_check(page: int, page_size: int) -> None:
+    if page < 1 or not 1 <= page_size <= RECORDS_PAGE_SIZE_MAX:
+        raise QueryInvalid(
+            f"Pages start at 1 and hold 1 to {RECORDS_PAGE_SIZE_MAX} records "
+            f"(asked: page {page} of {page_size})"
+        )
+
+
+def _page(records: QuerySet, *, page: int, page_size: int) -> RecordPage:
+    """One page of ``records``, newest first."""
     total = records.count()
     start = (page - 1) * page_size
-    rows = list(records.defer("raw").order_by("-when", "-id")[start : start + page_size])
+    rows = list(records.order_by("-when", "-id")[start : start + page_size])
     return RecordPage(
         records=rows,
         total=total,
@@ -223,3 +258,114 @@ def staffing_hint_get(
         target_seconds=rules.target_seconds,
         target_percent=rules.target_percent,
     )
+
+
+# --- reports over a selection of queues ---------------------------------------------------------
+
+
+def queues_with_calls(*, date_from: date, date_to: date) -> set[int]:
+    """The queues with calls in the range, also those the PBX no longer lists (a report of
+    "every queue" must not lose their history)."""
+    return set(
+        _days(date_from, date_to)
+        .filter(queue__isnull=False)
+        .order_by()
+        .values_list("queue", flat=True)
+        .distinct()
+    )
+
+
+def report_figures(
+    *,
+    queues: Collection[int],
+    date_from: date,
+    date_to: date,
+    interval: str,
+    before: datetime | None = None,
+    detail: bool = True,
+) -> SelectionReport:
+    """Every figure of these queues, each and taken together, for each period of the range and
+    for the whole range (``kpi.selection_report``); with ``detail`` also the calls by hour of
+    day and each agent's answered calls (with names). ``before`` leaves out calls that started
+    at or after it (a previous period compared with one that is still going on).
+
+    The range is read ``REPORT_CHUNK_DAYS`` days at a time and counted as it comes, so memory
+    does not grow with the range. Raises ``QueryInvalid`` for a range the interval cannot
+    serve."""
+    range_check(date_from, date_to, interval)
+    queues = sorted(set(queues))
+    report = selection_report(
+        _fact_chunks(queues=queues, date_from=date_from, date_to=date_to, before=before),
+        rules=kpi_rules_get(queues=queues),
+        date_from=date_from,
+        date_to=date_to,
+        interval=interval,
+        zone=pbx_zone(),
+        detail=detail,
+    )
+    agents = _agents_named(report.agents, date_from=date_from, date_to=date_to)
+    return dataclasses.replace(report, agents=agents)
+
+
+def _fact_chunks(
+    *, queues: list[int], date_from: date, date_to: date, before: datetime | None
+) -> Iterator[list[tuple]]:
+    days = days_of(date_from, date_to)
+    for first in range(0, len(days), REPORT_CHUNK_DAYS):
+        calls = CallRecord.objects.filter(
+            day__in=days[first : first + REPORT_CHUNK_DAYS], queue__in=queues
+        )
+        if before is not None:
+            calls = calls.filter(when__lt=before)
+        yield list(calls.order_by().values_list(*_FACT_FIELDS))
+
+
+def queue_calls(
+    *,
+    queues: Collection[int],
+    date_from: date,
+    date_to: date,
+    slots: tuple[int, int] | None = None,
+    agent: str | None = None,
+) -> QuerySet:
+    """The queue calls of these queues in the range: the calls the reports count. ``slots``
+    (first, end): only those that started in these quarter hours of their day (a report's
+    quarter hour or hour); ``agent``: only those the agent answered. Unordered; ``raw`` is not
+    loaded."""
+    calls = _days(date_from, date_to).filter(queue__in=list(queues))
+    if slots is not None:
+        calls = calls.filter(slot__gte=slots[0], slot__lt=slots[1])
+    if agent:
+        calls = calls.filter(agent=agent, outcome=OUTCOME_ANSWERED)
+    return calls.defer("raw")
+
+
+def queue_calls_page(
+    *,
+    queues: Collection[int],
+    date_from: date,
+    date_to: date,
+    slots: tuple[int, int] | None = None,
+    agent: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> RecordPage:
+    """One page of ``queue_calls``, newest first."""
+    _page_check(page, page_size)
+    calls = queue_calls(
+        queues=queues, date_from=date_from, date_to=date_to, slots=slots, agent=agent
+    )
+    return _page(calls, page=page, page_size=page_size)
+
+
+def queue_calls_of_day(
+    *,
+    queues: Collection[int],
+    day: date,
+    slots: tuple[int, int] | None = None,
+    agent: str | None = None,
+) -> list[tuple]:
+    """One day of ``queue_calls`` as ``QUEUE_CALL_FIELDS`` tuples, oldest first: an export
+    reads a range a day at a time, so any range streams in little memory."""
+    calls = queue_calls(queues=queues, date_from=day, date_to=day, slots=slots, agent=agent)
+    return list(calls.order_by("when", "id").values_list(*QUEUE_CALL_FIELDS))

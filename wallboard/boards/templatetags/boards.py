@@ -50,3 +50,9 @@ def agent_states() -> list[tuple[str, str]]:
 def can_audit(user) -> bool:
     """Team leads and admins see the audit page; viewers do not get a link to a 403."""
     return access.can_audit(user)
+
+
+@register.simple_tag
+def can_report(user) -> bool:
+    """Team leads and admins read reports; viewers do not get a link to a 403."""
+    return access.can_report(user)
