@@ -46,7 +46,7 @@ from wallboard.history.kpi import FORMULA_ANSWERED, FORMULA_OFFERED, KpiRules
 CALLS_PAGE_SIZE = 50
 # Rows per chunk of a streamed export: big enough to keep the overhead low, small enough to
 # keep the first bytes coming at once.
-CSV_BATCH_ROWS = 2000
+CSV_BATCH_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,11 @@ def _question(
 ) -> tuple[Question, ReportForm]:
     """The report question in the request; raises ``BadQuestion`` (400) or PermissionDenied."""
     today = local_today(now, history.pbx_zone())
-    offered = (
-        sorted(allowed) if allowed is not None else [row["queue"] for row in boards.known_queues()]
-    )
     form = ReportForm(request.GET, today=today, queue_choices=[], check_span=check_span)
+    if allowed is not None:
+        offered = sorted(allowed)
+    else:
+        offered = [row["queue"] for row in boards.known_queues()]
     if not form.is_valid():
         _choices(form, offered, [])
         raise BadQuestion(form)
@@ -103,26 +104,19 @@ def _question(
     wanted: list[int] = data["queue"]
     if allowed is not None and not set(wanted) <= allowed:
         raise PermissionDenied(_("You may not see reports of these queues."))
+    if allowed is None:
+        # Every queue: those the PBX lists now and those that had calls in the range (a queue
+        # the PBX no longer lists keeps its history).
+        extra = history.queues_with_calls(date_from=data["date_from"], date_to=data["date_to"])
+        offered = sorted(set(offered) | extra)
     _choices(form, offered, wanted)
     # The form shows the question as answered: a preset's dates, the interval chosen for it.
     shown = request.GET.copy()
-    shown.update(
-        {
-            "range": data["range"],
-            "date_from": data["date_from"].isoformat(),
-            "date_to": data["date_to"].isoformat(),
-            "interval": data["interval"],
-        }
-    )
+    shown["range"] = data["range"]
+    shown["date_from"] = data["date_from"].isoformat()
+    shown["date_to"] = data["date_to"].isoformat()
+    shown["interval"] = data["interval"]
     form.data = shown
-    if wanted:
-        queues = wanted
-    elif allowed is not None:
-        queues = sorted(allowed)
-    else:
-        # Every queue: those the PBX lists now and those that had calls in the range.
-        extra = history.queues_with_calls(date_from=data["date_from"], date_to=data["date_to"])
-        queues = sorted(set(offered) | extra)
     query = [("queue", number) for number in wanted] + [
         ("range", data["range"]),
         ("date_from", data["date_from"].isoformat()),
@@ -131,7 +125,7 @@ def _question(
     ]
     return (
         Question(
-            queues=queues,
+            queues=wanted or offered,
             picked=bool(wanted),
             range=data["range"],
             date_from=data["date_from"],
