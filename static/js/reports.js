@@ -120,6 +120,28 @@ function baseOptions({ onPeriod, yTitle, yMax, tooltipLabel }) {
   };
 }
 
+// Steps of a time axis, in seconds: ticks fall on whole minutes once a minute is small.
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+
+/** A y axis of seconds with ticks at round times (0:30, 1:00...), shown as m:ss. */
+function timeAxis() {
+  const stepOf = (max) => TIME_STEPS.find((step) => max / step <= 8) || 3600;
+  return {
+    beginAtZero: true,
+    afterDataLimits: (axis) => {
+      const step = stepOf(Math.max(axis.max, 1));
+      axis.min = 0;
+      axis.max = Math.ceil(Math.max(axis.max, 1) / step) * step;
+    },
+    afterBuildTicks: (axis) => {
+      const step = stepOf(axis.max);
+      axis.ticks = [];
+      for (let value = 0; value <= axis.max; value += step) axis.ticks.push({ value });
+    },
+    ticks: { callback: (value) => duration(value) },
+  };
+}
+
 function draw(colors) {
   const volume = new Chart(document.getElementById("chart-volume"), {
     type: "bar",
@@ -175,14 +197,13 @@ function draw(colors) {
   asaOptions.scales.y.stacked = false;
   asaOptions.scales.x.stacked = false;
   // The longest wait runs to the queue's time limit: its own axis keeps the ASA readable.
+  asaOptions.scales.y = { ...asaOptions.scales.y, ...timeAxis() };
   asaOptions.scales.longest = {
     position: "right",
-    beginAtZero: true,
     grid: { drawOnChartArea: false },
-    ticks: { callback: (value) => duration(value) },
     title: { display: true, text: s.longest_wait },
+    ...timeAxis(),
   };
-  asaOptions.scales.y.ticks = { callback: (value) => duration(value) };
   const asa = new Chart(document.getElementById("chart-asa"), {
     type: "line",
     data: {
@@ -241,7 +262,7 @@ function retheme() {
       scale.grid.color = colors.grid;
     }
     chart.options.plugins.legend.labels.color = colors.text;
-    chart.update("none");
+    chart.update();
   }
 }
 

@@ -10,7 +10,6 @@ import json
 import re
 import tracemalloc
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -18,12 +17,12 @@ from django.urls import reverse
 
 from tests.boards.conftest import QUEUE_A, QUEUE_B
 from tests.history_seed import START, history_store, simulated_history
+from tests.report_columns import documented_columns
 from wallboard.history import selectors
 from wallboard.history.models import CallRecord, QueueKpiSettings
 
 pytestmark = pytest.mark.django_db
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
 TODAY = START.date()  # Friday 27 November 2026
 QUEUE_C = 102  # in the history, not in the live cache's queue list
 URLS = ["reports", "report_calls", "report_intervals_csv", "report_agents_csv", "report_calls_csv"]
@@ -308,19 +307,6 @@ def test_an_agents_calls_are_those_they_answered(client_for, history):
 
 
 # --- CSV ----------------------------------------------------------------------------------------
-
-
-def documented_columns() -> dict[str, list[str]]:
-    """The column names each export's table in docs/reports.md lists, in order."""
-    tables: dict[str, list[str]] = {}
-    current = None
-    for line in DOCS.read_text().splitlines():
-        heading = re.match(r"### (\w+)\.csv", line)
-        if heading:
-            current = tables.setdefault(heading.group(1), [])
-        elif current is not None and (column := re.match(r"\| `(\w+)` \|", line)):
-            current.append(column.group(1))
-    return tables
 
 
 @pytest.mark.parametrize(("name", "table"), [(n, n.split("_")[1]) for n in CSV_URLS])

@@ -30,7 +30,7 @@ from django.views.decorators.cache import never_cache
 from wallboard.boards import reports
 from wallboard.boards import selectors as boards
 from wallboard.boards.forms import ReportForm
-from wallboard.boards.templatetags.boards import duration
+from wallboard.boards.templatetags.boards import mean_duration
 from wallboard.boards.ui_strings import report_strings
 from wallboard.control.access import reportable_queues
 from wallboard.history import selectors as history
@@ -200,7 +200,7 @@ def figure_text(kind: str, value: float | None) -> str:
         return number_format(int(value), force_grouping=True)
     if kind == "percent":
         return f"{number_format(value, decimal_pos=1)} %"
-    return duration(value)
+    return mean_duration(value)
 
 
 def _headline_labels() -> dict[str, str]:

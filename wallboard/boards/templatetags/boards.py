@@ -56,3 +56,11 @@ def can_audit(user) -> bool:
 def can_report(user) -> bool:
     """Team leads and admins read reports; viewers do not get a link to a 403."""
     return access.can_report(user)
+
+
+@register.filter
+def mean_duration(seconds: object) -> str:
+    """A mean time (ASA, AHT: one decimal) rounded to the second, as ``duration`` writes it."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return "—"
+    return duration(round(seconds))
