@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format browser bench-freshness bench-fanout bench-soak clean
+.PHONY: run test lint format browser bench-freshness bench-fanout bench-soak bench-reports clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-fanout: $(VENV)/.installed
 
 bench-soak: $(VENV)/.installed browser
 	$(PY) bench/soak.py
+
+bench-reports: $(VENV)/.installed browser
+	$(PY) bench/reports.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

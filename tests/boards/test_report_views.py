@@ -248,6 +248,8 @@ def test_the_exports_refuse_a_bad_question_with_its_reason(client_for, clock, na
         ("range=today&period=-1", "The report has no period -1"),
         ("range=today&period=1&page=abc", "The page must be a number"),
         ("range=today&period=1&page=0", "Pages start at 1"),
+        ("range=today&period=1&page=99999999999999999999", "The page must be a number"),
+        ("range=today&period=99999999999999999999", "The report has no period"),
         ("range=today&date_from=2026-13-01&range=custom", "Enter a valid date"),
     ],
 )

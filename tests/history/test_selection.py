@@ -221,3 +221,12 @@ def test_agents_merged_from_pieces_equal_agents_of_the_whole(calls, cut):
     merged = agent_figures_merge([agent_report(calls[:cut]), agent_report(calls[cut:])])
 
     assert merged == agent_report(calls)
+
+
+def test_without_queue_periods_each_queue_keeps_its_totals_only():
+    full = report(interval="15min")
+    slim = report(interval="15min", queue_periods=False)
+
+    assert slim.figures == {}
+    assert slim.totals == full.totals
+    assert (slim.selection, slim.selection_total) == (full.selection, full.selection_total)

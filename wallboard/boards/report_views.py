@@ -232,6 +232,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
         date_from=question.date_from,
         date_to=question.date_to,
         interval=question.interval,
+        queue_periods=False,  # the page draws the selection; the queues table shows totals
     )
     previous_from, previous_to = reports.previous_range(
         question.range, question.date_from, question.date_to
@@ -250,6 +251,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
         interval=INTERVAL_MONTH,
         before=cut,
         detail=False,
+        queue_periods=False,
     )
     total = current.selection_total
     common, mixed = _selection_rules(current.rules)
@@ -357,7 +359,9 @@ def report_calls(request: HttpRequest) -> HttpResponse:
     page_text = request.GET.get("page", "1")
     try:
         calls, agent, title = _drill(request, question)
-        if not page_text.isdigit():
+        # Nine digits at most: a page far past the end must not become an SQL offset that
+        # overflows the database's integers.
+        if not page_text.isdigit() or len(page_text) > 9:
             raise QueryInvalid(_("The page must be a number."))
         page = history.queue_calls_page(
             queues=question.queues,
@@ -478,6 +482,7 @@ def report_agents_csv(request: HttpRequest) -> HttpResponse:
         date_from=question.date_from,
         date_to=question.date_to,
         interval=question.interval,
+        queue_periods=False,
     )
     rows = reports.agent_rows(report.agents, answered=report.selection_total.answered)
     chunks = _batched(reports.AGENT_COLUMNS, rows)

@@ -342,20 +342,22 @@ def _queue_figures(
     *,
     rules: Mapping[int, KpiRules],
     keys: Sequence[object],
+    per_period: bool = True,
 ) -> tuple[dict[int, list[QueueFigures]], dict[int, QueueFigures], dict[int, list[int]]]:
-    """Each queue's figures per period (in ``keys`` order) and over all of them, and the merged
-    accumulator behind each queue's total."""
+    """Each queue's figures per period (in ``keys`` order; none unless ``per_period``) and over
+    all of them, and the merged accumulator behind each queue's total."""
     figures: dict[int, list[QueueFigures]] = {}
     totals: dict[int, QueueFigures] = {}
     merged: dict[int, list[int]] = {}
     for queue, by_key in table.items():
         rule = rules[queue]
-        # Quiet periods all have the same (immutable) figures: build them once per queue.
-        empty = figures_of(_accumulator(), queue=queue, rules=rule)
-        figures[queue] = [
-            figures_of(acc, queue=queue, rules=rule) if any(acc) else empty
-            for acc in (by_key[key] for key in keys)
-        ]
+        if per_period:
+            # Quiet periods all have the same (immutable) figures: build them once per queue.
+            empty = figures_of(_accumulator(), queue=queue, rules=rule)
+            figures[queue] = [
+                figures_of(acc, queue=queue, rules=rule) if any(acc) else empty
+                for acc in (by_key[key] for key in keys)
+            ]
         merged[queue] = accumulators_merge(by_key.values())
         totals[queue] = figures_of(merged[queue], queue=queue, rules=rule)
     return figures, totals, merged
@@ -417,11 +419,12 @@ HOURS_OF_DAY = range(24)
 class SelectionReport:
     """A range at an interval over a selection of queues (those in ``rules``).
 
-    ``figures``/``totals`` are each queue's, as in ``QueueReport``; ``selection[i]`` is the
-    selection taken together in ``periods[i]`` and ``selection_total`` over the whole range
-    (``selection_figures``: ``queue`` is ``SELECTION``). ``by_hour[h]`` is the selection's calls
-    that started in the local hour h (0-23) of any day of the range, and ``agents`` each agent's
-    answered calls of the selection; both are empty unless asked for (``detail``).
+    ``figures``/``totals`` are each queue's, as in ``QueueReport`` (``figures`` is empty unless
+    asked for: ``queue_periods``); ``selection[i]`` is the selection taken together in
+    ``periods[i]`` and ``selection_total`` over the whole range (``selection_figures``: ``queue``
+    is ``SELECTION``). ``by_hour[h]`` is the selection's calls that started in the local hour h
+    (0-23) of any day of the range, and ``agents`` each agent's answered calls of the selection;
+    both are empty unless asked for (``detail``).
     """
 
     interval: str
@@ -581,10 +584,13 @@ def selection_report(
     interval: str,
     zone: ZoneInfo,
     detail: bool = True,
+    queue_periods: bool = True,
 ) -> SelectionReport:
     """Every figure of the queues in ``rules`` over a range at an interval, each queue's and
     the selection's taken together (``selection_figures``); with ``detail`` also the selection
-    by hour of day and each agent's answered calls.
+    by hour of day and each agent's answered calls. Without ``queue_periods`` each queue gets
+    its totals only (a page that draws the selection needs no more, and a month of quarter
+    hours is some 60,000 figures for 20 queues).
 
     ``chunks`` are the calls (``CallFact`` order) in pieces, each a sequence: they are counted
     as they come, so a long range read a few days at a time never has to be in memory at once.
@@ -608,7 +614,9 @@ def selection_report(
                 table=hours,
             )
             agent_parts.append(agent_report(chunk))
-    figures, totals, merged = _queue_figures(table, rules=rules, keys=keys)
+    figures, totals, merged = _queue_figures(
+        table, rules=rules, keys=keys, per_period=queue_periods
+    )
     empty = selection_figures({}, rules=rules)
     selection = []
     for key in keys:

@@ -283,11 +283,13 @@ def report_figures(
     interval: str,
     before: datetime | None = None,
     detail: bool = True,
+    queue_periods: bool = True,
 ) -> SelectionReport:
     """Every figure of these queues, each and taken together, for each period of the range and
     for the whole range (``kpi.selection_report``); with ``detail`` also the calls by hour of
-    day and each agent's answered calls (with names). ``before`` leaves out calls that started
-    at or after it (a previous period compared with one that is still going on).
+    day and each agent's answered calls (with names); without ``queue_periods`` each queue's
+    totals only. ``before`` leaves out calls that started at or after it (a previous period
+    compared with one that is still going on).
 
     The range is read ``REPORT_CHUNK_DAYS`` days at a time and counted as it comes, so memory
     does not grow with the range. Raises ``QueryInvalid`` for a range the interval cannot
@@ -302,6 +304,7 @@ def report_figures(
         interval=interval,
         zone=pbx_zone(),
         detail=detail,
+        queue_periods=queue_periods,
     )
     agents = _agents_named(report.agents, date_from=date_from, date_to=date_to)
     return dataclasses.replace(report, agents=agents)
