@@ -163,6 +163,11 @@ def test_the_page_shows_the_engines_figures_for_the_range(client_for, history, l
     for queue, figures in engine.totals.items():
         row = html[html.index(f'<tr data-queue="{queue}">') :]
         assert re.search(rf'data-f="offered">{figures.offered}<', row)
+    # The drill-down and the exports ask for the days on the page, whatever "this week" will
+    # mean when they are clicked.
+    pinned = "range=custom&amp;date_from=2026-11-23&amp;date_to=2026-11-27&amp;interval=hour"
+    assert f'href="{reverse("report_calls_csv")}?{pinned}"' in html
+    assert report_config(html)["calls_url"].endswith(pinned.replace("&amp;", "&"))
     # The charts get the same calls: per hour of the range and per hour of the day.
     charts = report_config(html)["charts"]
     assert len(charts["periods"]) == 5 * 24

@@ -60,7 +60,7 @@ class Question:
     date_from: date
     date_to: date
     interval: str
-    query: str  # the form's query string, for links that ask the same question
+    query: str  # the question as a query string with its days, for links that ask it again
 
 
 class BadQuestion(Exception):
@@ -117,8 +117,10 @@ def _question(
     shown["date_to"] = data["date_to"].isoformat()
     shown["interval"] = data["interval"]
     form.data = shown
+    # Links (drill-down, exports) pin the days the page shows: "today" clicked after midnight
+    # must still mean the day on the page, and a period index its period.
     query = [("queue", number) for number in wanted] + [
-        ("range", data["range"]),
+        ("range", "custom"),
         ("date_from", data["date_from"].isoformat()),
         ("date_to", data["date_to"].isoformat()),
         ("interval", data["interval"]),

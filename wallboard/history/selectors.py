@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from wallboard.history.callers import MissedCaller, missed_callers_find
@@ -22,6 +22,7 @@ from wallboard.history.erlang import STAFFING_WINDOW_SECONDS, StaffingHint, staf
 from wallboard.history.intervals import (
     INTERVAL_DAY,
     QueryInvalid,
+    day_start,
     days_of,
     local_today,
     range_check,
@@ -137,19 +138,26 @@ def agent_figures(
 def _agents_named(
     figures: list[AgentFigures], *, date_from: date, date_to: date
 ) -> list[AgentFigures]:
-    """The agents' figures with the names the PBX wrote for them in the range."""
+    """The agents' figures with the latest name the PBX wrote for each of them in the range.
+
+    One query per agent, each the newest row of the agent+time index: grouping all the range's
+    rows by agent read every call of a month again (the agent index alone does not bound the
+    days), ten times slower for a hundred agents."""
     if not figures:
         return figures
-    names = dict(
-        _days(date_from, date_to)
-        .filter(agent__in=[f.agent for f in figures])
-        .exclude(destination_name="")
-        .order_by()
-        .values("agent")
-        .annotate(name=Max("destination_name"))
-        .values_list("agent", "name")
-    )
-    return [dataclasses.replace(f, name=names.get(f.agent, "")) for f in figures]
+    zone = pbx_zone()
+    start, end = day_start(date_from, zone), day_start(date_to + timedelta(days=1), zone)
+    named = []
+    for figure in figures:
+        name = (
+            CallRecord.objects.filter(agent=figure.agent, when__gte=start, when__lt=end)
+            .exclude(destination_name="")
+            .order_by("-when")
+            .values_list("destination_name", flat=True)
+            .first()
+        )
+        named.append(dataclasses.replace(figure, name=name or ""))
+    return named
 
 
 @dataclass(frozen=True)
