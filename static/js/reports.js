@@ -17,6 +17,7 @@ function formatter(options) {
   return new Intl.DateTimeFormat(lang, { timeZone: config.time_zone, ...options });
 }
 
+const decimal = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
 const dayOnly = formatter({ weekday: "short", day: "numeric", month: "short" });
 const dayYear = formatter({ weekday: "short", day: "numeric", month: "short", year: "numeric" });
 const clock = formatter({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
@@ -165,7 +166,8 @@ function draw(colors) {
     onPeriod: drillPeriod,
     yTitle: s.percent,
     yMax: 100,
-    tooltipLabel: (item) => `${item.dataset.label}: ${item.raw === null ? "—" : `${item.raw} %`}`,
+    tooltipLabel: (item) =>
+      `${item.dataset.label}: ${item.raw === null ? "—" : `${decimal.format(item.raw)} %`}`,
   });
   levelOptions.scales.y.stacked = false;
   levelOptions.scales.x.stacked = false;
