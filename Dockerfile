@@ -26,4 +26,4 @@ EXPOSE 8000
 # The health endpoint answers without auth and never asks the PBX: it only reads Redis.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health/', timeout=4).status == 200 else 1)"
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "wallboard.asgi:application"]
+CMD ["python", "-m", "wallboard.web", "-b", "0.0.0.0", "-p", "8000", "wallboard.asgi:application"]

@@ -119,6 +119,9 @@ def live_environment(settings, **extra: str) -> dict[str, str]:
         "PBX_CONNECT_TIMEOUT": str(settings.PBX_CONNECT_TIMEOUT),
         "PBX_READ_TIMEOUT": str(settings.PBX_READ_TIMEOUT),
         "PBX_BUDGET_REQUESTS": str(settings.PBX_BUDGET_REQUESTS),
+        # The test simulator's limit is 20 per TEST_WINDOW_SECONDS, not the PBX's 20 per 5 s.
+        "PBX_LIMIT_REQUESTS": "20",
+        "PBX_LIMIT_WINDOW": str(TEST_WINDOW_SECONDS),
         "PBX_BUDGET_WINDOW": str(settings.PBX_BUDGET_WINDOW),
         "PBX_ACTION_RESERVE": str(settings.PBX_ACTION_RESERVE),
         "PBX_BLOCK_SECONDS": str(settings.PBX_BLOCK_SECONDS),
@@ -241,7 +244,7 @@ def daphne_server(live_settings, file_database) -> Iterator[Callable[..., str]]:
         for _attempt in range(3):
             port = free_port()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                [sys.executable, "-m", "wallboard.web", "-b", "127.0.0.1", "-p", str(port),
                  "wallboard.asgi:application"],
                 cwd=ROOT,
                 env=env,

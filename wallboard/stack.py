@@ -138,7 +138,16 @@ def main() -> None:
         call_command("demo_setup")
 
     daphne = subprocess.Popen(  # noqa: S603
-        [PY, "-m", "daphne", "-b", web_host, "-p", str(web_port), "wallboard.asgi:application"],
+        [
+            PY,
+            "-m",
+            "wallboard.web",
+            "-b",
+            web_host,
+            "-p",
+            str(web_port),
+            "wallboard.asgi:application",
+        ],
         cwd=ROOT,
     )
     procs.append(("daphne", daphne))

@@ -270,3 +270,39 @@ def test_the_audit_page_shows_bratislava_time(client_for, users):
     MemberAction.objects.filter(pk=row.pk).update(created=datetime(2026, 7, 1, 8, 0, tzinfo=UTC))
     html = client_for("admin").get(reverse("audit")).content.decode()
     assert "2026-07-01 10:00:00" in html  # CEST = UTC+2
+
+
+# --- login brute force -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/login/", "/admin/login/"])
+def test_guessing_a_password_locks_the_pair_out_even_for_the_right_one(
+    client, users, url, settings
+):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(2):
+        response = client.post(url, {"username": "admin", "password": "wrong"})
+        assert response.status_code == 200  # the form again, with its error
+    assert client.post(url, {"username": "admin", "password": "wrong"}).status_code == 429
+    locked = client.post(url, {"username": "admin", "password": "pw-admin-123"})
+    assert locked.status_code == 429
+    # Another account from the same address is not locked.
+    other = client.post("/login/", {"username": "viewer", "password": "pw-viewer-123"})
+    assert other.status_code == 302
+
+
+def test_a_successful_login_forgets_earlier_failures(client, users, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(2):
+        client.post("/login/", {"username": "viewer", "password": "wrong"})
+    assert (
+        client.post("/login/", {"username": "viewer", "password": "pw-viewer-123"}).status_code
+        == 302
+    )
+    client.post("/logout/")
+    for _ in range(2):
+        client.post("/login/", {"username": "viewer", "password": "wrong"})
+    assert (
+        client.post("/login/", {"username": "viewer", "password": "pw-viewer-123"}).status_code
+        == 302
+    )

@@ -140,7 +140,18 @@ class PBXStateSerializer(serializers.Serializer):
     checked_at = serializers.DateTimeField(allow_null=True)
 
 
-class HealthSerializer(serializers.Serializer):
+HEALTH_STATUSES = ["up", "degraded", "blocked"]
+
+
+class HealthStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=HEALTH_STATUSES,
+        help_text="up; degraded (PBX unreachable, or the boards' data stale); blocked (the PBX "
+        "blocks our IP for its rate limit).",
+    )
+
+
+class HealthSerializer(HealthStatusSerializer):
     pbx = PBXStateSerializer(help_text="The PBX connection: ok, blocked until, unreachable since.")
     fresh_at = serializers.DateTimeField(
         allow_null=True, help_text="When the last successful PBX fetch completed."

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 
 import redis
+from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +31,7 @@ from rest_framework.views import APIView
 
 from pbxapi import errors as pbx
 from wallboard.api import serializers
+from wallboard.api.tokens import ApiTokenAuthentication
 from wallboard.control import access
 from wallboard.control.services import (
     ActionForbidden,
@@ -99,7 +103,7 @@ class _AuthenticatedView(_ApiView):
     """Token first: a program without credentials gets 401 with ``WWW-Authenticate: Token``
     (DRF answers 403 when the first scheme, the session, has no challenge to offer)."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
 
 
 class QueueListView(_AuthenticatedView):
@@ -269,19 +273,41 @@ class MemberRemoveView(MemberActionView):
 
 
 class HealthView(_ApiView):
-    """No authentication: load balancers and monitoring read it. It must carry no secret."""
+    """Load balancers and monitoring read it without credentials: they get the status word
+    only. Details (PBX state, budget, clients) need a login or token."""
 
-    authentication_classes: list = []
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
+
+    def perform_authentication(self, request: Request) -> None:
+        # Credentials are looked at, never demanded: a broken token still gets the status.
+        try:
+            request.user  # noqa: B018 - DRF authenticates on first access
+        except AuthenticationFailed:
+            request.user = AnonymousUser()
 
     @extend_schema(
         operation_id="health",
-        summary="The PBX link's health and the data's freshness (no authentication)",
+        summary="Up, degraded or blocked; details for a logged-in user or a token",
         description="200 whenever the wallboard can read its own state, whatever the PBX's "
-        "state (read `pbx.state`); 503 when the wallboard's Redis cannot be read.",
-        responses={200: serializers.HealthSerializer, 503: _REDIS_UNAVAILABLE},
+        "state; 503 when the wallboard's Redis cannot be read. Without credentials only "
+        "`status`; with a session or `Authorization: Token` also the details.",
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="HealthAnswer",
+                    serializers=[serializers.HealthStatusSerializer, serializers.HealthSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The status; the details too for an authenticated caller.",
+            ),
+            503: _REDIS_UNAVAILABLE,
+        },
         auth=[],
         tags=["health"],
     )
     def get(self, request: Request) -> Response:
-        return Response(serializers.HealthSerializer(selectors.health_get()).data)
+        health = selectors.health_get()
+        if not (request.user.is_authenticated and request.user.is_active):
+            return Response(serializers.HealthStatusSerializer(health).data)
+        return Response(serializers.HealthSerializer(health).data)

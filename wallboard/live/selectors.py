@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
+
+from django.conf import settings
 
 from wallboard.live import store
 from wallboard.live.pbx import pbx_budget
@@ -130,12 +133,28 @@ def fresh_at_get() -> str | None:
 
 
 def health_get() -> dict[str, Any]:
-    """PBX state, last success of each source, requests spent in the last window, clients."""
+    """The overall status (``health_status``), PBX state, last success of each source, requests
+    spent in the last window, clients."""
     budget = pbx_budget()
+    state = pbx_state_get()
+    fresh = store.fresh_at_get()
+    blocked_until = budget.blocked_until()
     return {
-        "pbx": pbx_state_get(),
-        "fresh_at": fresh_at_get(),
+        "status": health_status(state=state["state"], fresh_at=fresh, blocked=bool(blocked_until)),
+        "pbx": state,
+        "fresh_at": iso(fresh),
         "requests_last_window": budget.used(),
-        "budget_blocked_until": iso(budget.blocked_until()),
+        "budget_blocked_until": iso(blocked_until),
         "connected_clients": store.clients_count(),
     }
+
+
+def health_status(*, state: str, fresh_at: float | None, blocked: bool) -> str:
+    """"blocked" (the PBX blocks us), "degraded" (PBX unreachable, or the boards' data older
+    than BOARD_STALE_SECONDS) or "up"."""
+    if blocked or state == "blocked":
+        return "blocked"
+    stale = fresh_at is None or time.time() - fresh_at > settings.BOARD_STALE_SECONDS
+    if state != "ok" or stale:
+        return "degraded"
+    return "up"
