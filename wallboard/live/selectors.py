@@ -150,8 +150,8 @@ def health_get() -> dict[str, Any]:
 
 
 def health_status(*, state: str, fresh_at: float | None, blocked: bool) -> str:
-    """"blocked" (the PBX blocks us), "degraded" (PBX unreachable, or the boards' data older
-    than BOARD_STALE_SECONDS) or "up"."""
+    """The status word: "blocked" (the PBX blocks us), "degraded" (PBX unreachable, or the
+    boards' data older than BOARD_STALE_SECONDS) or "up"."""
     if blocked or state == "blocked":
         return "blocked"
     stale = fresh_at is None or time.time() - fresh_at > settings.BOARD_STALE_SECONDS
