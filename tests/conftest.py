@@ -261,3 +261,17 @@ def daphne_server(live_settings, file_database) -> Iterator[Callable[..., str]]:
     yield start
     for proc in procs:
         _stop(proc)
+
+
+# Tests that start real processes or servers (a worker, Daphne, the whole stack, Chromium) are
+# integration tests; `pytest -m "not integration"` is the fast inner loop.
+_INTEGRATION_FIXTURES = frozenset(
+    {"celery_worker", "celery_beat_process", "daphne_server", "stack", "file_database"}
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        uses = _INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.integration)

@@ -327,10 +327,27 @@ def watch_register(channel: str, queues: Iterable[int], *, ttl: float) -> None:
     expires = time.time() + ttl
     connection = redis_connection()
     with connection.pipeline(transaction=False) as pipe:
-        pipe.zadd(key("clients"), {channel: expires})
-        for queue in queues:
-            pipe.zadd(key("watchers", queue), {channel: expires})
+        _watch_renew(pipe, {channel: list(queues)}, expires=expires, ttl=ttl)
         pipe.execute()
+
+
+def _watch_renew(pipe, registrations: dict[str, list[int]], *, expires: float, ttl: float) -> None:
+    """Renew these registrations until ``expires``. A socket that died without unregistering
+    stops counting at its expiry and is dropped from the set at the next renewal; a queue's set
+    that nobody renews disappears a little later (its key's own expiry)."""
+    now = time.time()
+    keep = max(1, int(ttl * 2))
+    if registrations:
+        pipe.zadd(key("clients"), dict.fromkeys(registrations, expires))
+    by_queue: dict[int, list[str]] = {}
+    for channel, channel_queues in registrations.items():
+        for queue in channel_queues:
+            by_queue.setdefault(queue, []).append(channel)
+    for queue, channels in by_queue.items():
+        name = key("watchers", queue)
+        pipe.zadd(name, dict.fromkeys(channels, expires))
+        pipe.zremrangebyscore(name, "-inf", now)
+        pipe.expire(name, keep)
 
 
 def watch_unregister(channel: str, queues: Iterable[int]) -> None:
@@ -351,11 +368,7 @@ def heartbeat_round(
     queues = sorted({q for qs in registrations.values() for q in qs})
     connection = redis_connection()
     with connection.pipeline(transaction=False) as pipe:
-        if registrations:
-            pipe.zadd(key("clients"), dict.fromkeys(registrations, expires))
-        for channel, channel_queues in registrations.items():
-            for queue in channel_queues:
-                pipe.zadd(key("watchers", queue), {channel: expires})
+        _watch_renew(pipe, registrations, expires=expires, ttl=ttl)
         pipe.hmget(key("versions"), [str(q) for q in queues] or ["-"])
         pipe.get(key("fresh-at"))
         pipe.get(key("source", SOURCE_QUEUES))
