@@ -306,3 +306,52 @@ def test_a_successful_login_forgets_earlier_failures(client, users, settings):
         client.post("/login/", {"username": "viewer", "password": "pw-viewer-123"}).status_code
         == 302
     )
+
+
+# --- the audit page: pending and unknown outcomes, bad filters --------------------------------
+
+
+def test_the_audit_page_shows_pending_and_unknown_outcomes(client_for, users):
+    def record(minutes_ago: int, ok) -> None:
+        row = MemberAction.objects.create(
+            user=users["admin"], username="admin", source="api", queue=QUEUE_A, extension=201,
+            action="pause", ok=ok,
+        )  # fmt: skip
+        MemberAction.objects.filter(pk=row.pk).update(
+            created=timezone.now() - timedelta(minutes=minutes_ago)
+        )
+
+    record(0, None)  # asking the PBX right now
+    record(10, None)  # its process died before the PBX answered
+    record(5, True)
+    html = client_for("admin").get(reverse("audit")).content.decode()
+    assert html.count('class="pill pending"') == 1
+    assert html.count('class="pill unknown"') == 1
+    assert html.count('class="pill ok"') == 1
+    pending = client_for("admin").get(reverse("audit"), {"ok": "pending"}).content.decode()
+    assert pending.count("<tr class=") == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_to": "9999-12-31"},
+        {"date_from": "0001-01-01"},
+        {"date_from": "2026-11-30", "date_to": "2026-11-01"},
+        {"queue": "99999999999999999999"},
+        {"date_from": "not-a-date"},
+    ],
+)
+def test_bad_audit_filters_are_a_400_that_says_why(client_for, users, query):
+    response = client_for("admin").get(reverse("audit"), query)
+    assert response.status_code == 400
+    assert 'class="error"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "queues", ["99999999999999999999", "²", "1,abc", "-5", ",".join(map(str, range(1, 300)))]
+)
+def test_bad_console_queues_are_a_400(client_for, live_data, queues):
+    response = client_for("admin").get(reverse("console"), {"queues": queues})
+    assert response.status_code == 400
+    assert "queues" in response.content.decode()

@@ -19,6 +19,10 @@ KIOSK_TOKEN_BYTES = 24
 KIOSK_LAST_SEEN_RESOLUTION_SECONDS = 60
 
 
+# Queue numbers are stored in PositiveIntegerFields (PostgreSQL's int4).
+MAX_QUEUE_NUMBER = 2_147_483_647
+
+
 def queue_list_parse(text: str) -> list[int]:
     """ "100, 101" -> [100, 101]; raises ValueError on anything but comma-separated numbers."""
     queues: list[int] = []
@@ -26,9 +30,12 @@ def queue_list_parse(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
-            raise ValueError(f"{part!r} is not a queue number")
+        # isdigit() alone admits "²" and other digits int() refuses.
+        if not (part.isascii() and part.isdigit()) or len(part) > 10:
+            raise ValueError(f"{part[:20]!r} is not a queue number")
         number = int(part)
+        if not 0 < number <= MAX_QUEUE_NUMBER:
+            raise ValueError(f"{number} is not a queue number")
         if number not in queues:
             queues.append(number)
     return queues

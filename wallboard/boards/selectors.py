@@ -141,7 +141,7 @@ def audit_actions(*, user, filters: dict) -> QuerySet[MemberAction]:
     if filters.get("ok") in ("0", "1"):
         rows = rows.filter(ok=filters["ok"] == "1")
     elif filters.get("ok") == "pending":
-        rows = rows.filter(finished__isnull=True)
+        rows = rows.filter(ok__isnull=True)
     zone = timezone.get_current_timezone()
     if filters.get("date_from"):
         rows = rows.filter(created__gte=datetime.combine(filters["date_from"], time.min, zone))
