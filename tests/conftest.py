@@ -16,7 +16,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 import redis
 
@@ -219,10 +221,14 @@ def wait_for_port(port: int, proc: subprocess.Popen, *, timeout: float = 30.0) -
 
 
 @pytest.fixture(scope="session")
-def file_database(tmp_path_factory) -> str:
-    """A migrated SQLite file that server and worker processes can share with a test."""
-    path = tmp_path_factory.mktemp("db") / "wallboard.sqlite3"
-    url = f"sqlite://{path}"
+def file_database(tmp_path_factory) -> Iterator[str]:
+    """A migrated database that server and worker processes can share with a test: a SQLite
+    file, or, when the suite runs on PostgreSQL (DATABASE_URL), a database of its own there."""
+    configured = os.environ.get("DATABASE_URL", "")
+    if configured.startswith(("postgres://", "postgresql://")):
+        url, drop = _postgres_database(configured)
+    else:
+        url, drop = f"sqlite://{tmp_path_factory.mktemp('db') / 'wallboard.sqlite3'}", None
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity=0"],
         cwd=ROOT,
@@ -230,7 +236,25 @@ def file_database(tmp_path_factory) -> str:
         check=True,
         timeout=120,
     )
-    return url
+    yield url
+    if drop is not None:
+        drop()
+
+
+def _postgres_database(configured: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database beside the configured one; and how to drop it."""
+    parsed = urlsplit(configured)
+    name = f"wallboard_processes_{uuid.uuid4().hex[:8]}"
+    admin = urlunsplit(parsed._replace(path="/postgres"))
+
+    def run(statement: str) -> None:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(statement)
+
+    run(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parsed._replace(path=f"/{name}")), lambda: run(
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    )
 
 
 @pytest.fixture
