@@ -107,6 +107,9 @@ def due_sources(
     due: list[tuple[float, int, str]] = []
     for source, period in periods.items():
         last = attempts.get(source)
+        if last is not None and last > now:
+            # Noted before the clock was stepped back: fetch it again, as if never fetched.
+            last = None
         due_at = 0.0 if last is None else last + period
         if source == SOURCE_KPI and last is not None:
             # A new day starts from zero: do not show yesterday's figures for a whole period.
@@ -178,7 +181,10 @@ def _tick(seconds: float) -> TickReport:
         report.skipped = "blocked"
         return report
     backoff = store.backoff_get()
-    if backoff["until"] > time.time():
+    # A backoff that ends further ahead than the longest one was noted before the clock was
+    # stepped back: it is over.
+    now = time.time()
+    if now < backoff["until"] <= now + settings.POLL_BACKOFF_MAX_SECONDS:
         report.skipped = "backoff"
         return report
 
@@ -318,8 +324,10 @@ def _pace(remaining: float) -> float | None:
     demand = demand_update(grid, actions=usage.actions, now=now)
     spacing = poll_spacing_seconds(demand)
     slot = now if grid is None else grid["slot"] + spacing
-    if slot < now - settings.PBX_BUDGET_WINDOW:
-        slot = now  # after a pause (idle, blocked, outage) the grid starts again from now
+    if not now - settings.PBX_BUDGET_WINDOW <= slot <= now + settings.PBX_BUDGET_WINDOW:
+        # After a pause (idle, blocked, outage) the grid starts again from now; a slot far ahead
+        # was set before the clock was stepped back.
+        slot = now
     # A lag of up to a slot (a slow answer, the gap between ticks) is caught up. A longer one
     # is not kept as a debt: paying it back would take every slot the budget frees for as
     # long, in a burst, and fill the window for the actions.
