@@ -5,7 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -355,3 +355,55 @@ def test_bad_console_queues_are_a_400(client_for, live_data, queues):
     response = client_for("admin").get(reverse("console"), {"queues": queues})
     assert response.status_code == 400
     assert "queues" in response.content.decode()
+
+
+# --- Redis or the database away ----------------------------------------------------------------
+
+
+def test_pages_are_a_retrying_503_while_redis_is_away(client_for, users):
+    client = client_for("admin")
+    issued = kiosk_token_create(name="Hall")
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):  # nothing listens on port 1
+        for url in (reverse("console"), reverse("kiosk", kwargs={"token": issued.secret})):
+            response = client.get(url)
+            assert response.status_code == 503, url
+            assert response["Retry-After"] == "10"
+            html = response.content.decode()
+            assert '<meta http-equiv="refresh" content="10">' in html
+        api = client.get("/api/v1/queues/")
+        assert api.status_code == 503 and "detail" in api.json()
+    assert client.get(reverse("console")).status_code == 200  # back as soon as Redis is
+
+
+def test_pages_are_a_retrying_503_while_the_database_is_away(client_for, live_data, monkeypatch):
+    from django.db import OperationalError
+
+    from wallboard.boards import selectors
+
+    def database_gone(**kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(selectors, "page_data", database_gone)
+    response = client_for("admin").get(reverse("console"))
+    assert response.status_code == 503
+    assert '<meta http-equiv="refresh"' in response.content.decode()
+
+
+def test_a_failure_outside_a_view_is_a_503_too(rf):
+    """A session saved while the database is away fails in a middleware, past the views."""
+    import sys
+
+    from django.db import OperationalError
+
+    from wallboard.outage import server_error
+
+    try:
+        raise OperationalError("the database went away")
+    except OperationalError:
+        assert sys.exc_info()[0] is OperationalError
+        response = server_error(rf.get("/console/"))
+    assert response.status_code == 503
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        assert server_error(rf.get("/console/")).status_code == 500

@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-import time_machine
 import redis
+import time_machine
 from django.conf import settings
 
 from wallboard.live import poller, selectors, services, store
