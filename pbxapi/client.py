@@ -769,9 +769,9 @@ def _env_float(
     try:
         number = float(text)
     except ValueError:
-        raise InvalidArgument(f"{name} must be a number, not {text!r}") from None
+        raise InvalidArgument(f"{name}={text!r} is not a number") from None
     if positive and not number > 0:
-        raise InvalidArgument(f"{name} must be positive, not {text}")
+        raise InvalidArgument(f"{name}={text} must be positive")
     return number
 
 
@@ -782,9 +782,9 @@ def _env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: in
     try:
         number = int(text)
     except ValueError:
-        raise InvalidArgument(f"{name} must be a whole number, not {text!r}") from None
+        raise InvalidArgument(f"{name}={text!r} is not a whole number") from None
     if number < minimum:
-        raise InvalidArgument(f"{name} must be at least {minimum}, not {number}")
+        raise InvalidArgument(f"{name}={number} must be at least {minimum}")
     return number
 
 
@@ -801,7 +801,7 @@ def _env_rate_limit(
         limit = (0, 0.0)
     if not slash or limit[0] < 1 or not limit[1] > 0:
         raise InvalidArgument(
-            f"{name} must be REQUESTS/SECONDS, e.g. 20/5 (the PBX's limit), not {text!r}"
+            f"{name}={text!r} must be REQUESTS/SECONDS, e.g. 20/5 (the PBX's limit)"
         )
     return limit
 
