@@ -97,9 +97,9 @@ PRIORITIES: tuple[str, ...] = ("poll", "action", "background")
 PBX_LIMIT: tuple[int, float] = (20, 5.0)
 
 # The longest a holder may keep a slot by default: the client's worst case with its default
-# timeouts (send within 1 s + connect 3 s + answer 10 s) and a second to spare. It sets how long
-# a RedisBudget stays cold after losing its memory (W + max_hold).
-DEFAULT_MAX_HOLD = 15.0
+# timeouts (send within 1 s + connect 3 s + answer 10 s, ``pbxapi.client.exchange_hold``). It
+# sets how long a RedisBudget stays cold after losing its memory (W + max_hold).
+DEFAULT_MAX_HOLD = 14.0
 
 # The weight of each new release - grant sample in the typical hold (a moving average).
 HOLD_SMOOTHING = 0.1

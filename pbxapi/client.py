@@ -35,7 +35,6 @@ from urllib3.exceptions import ReadTimeoutError
 from pbxapi import transport
 from pbxapi import validation as check
 from pbxapi.budget import (
-    DEFAULT_MAX_HOLD,
     PBX_LIMIT,
     Budget,
     FileBlockStore,
@@ -116,9 +115,7 @@ class PBXClient:
         self.hold = exchange_hold(
             connect_timeout=connect_timeout, read_timeout=read_timeout, send_deadline=send_deadline
         )
-        self.budget: Budget = (
-            budget if budget is not None else LocalBudget(max_hold=max(DEFAULT_MAX_HOLD, self.hold))
-        )
+        self.budget: Budget = budget if budget is not None else LocalBudget(max_hold=self.hold)
         if self.hold > self.budget.max_hold:
             raise InvalidArgument(
                 f"An exchange may take {self.hold:g} s (send deadline {send_deadline:g} + connect "
@@ -686,9 +683,10 @@ def budget_from_env(environ: Mapping[str, str] = os.environ, *, private: bool = 
     which knows nothing of what other processes send.
 
     Limits: PBX_BUDGET_REQUESTS (18) per PBX_BUDGET_WINDOW (5 s), PBX_ACTION_RESERVE (1),
-    PBX_BLOCK_SECONDS (1800), within the PBX's PBX_RATE_LIMIT (20/5); the longest hold from
-    the timeouts (``exchange_hold``, at least 15 s). PBX_BLOCK_FILE, when set, keeps a 403's
-    block in that file too (``FileBlockStore``), so that it survives a loss of Redis's memory.
+    PBX_BLOCK_SECONDS (1800), within the PBX's PBX_RATE_LIMIT (20/5); the longest hold is the
+    client's from PBX_CONNECT_TIMEOUT and PBX_READ_TIMEOUT (``exchange_hold``). PBX_BLOCK_FILE,
+    when set, keeps a 403's block in that file too (``FileBlockStore``), so that it survives a
+    loss of Redis's memory.
     Refuses a bad value with ``InvalidArgument`` naming its variable; builds no connection.
     """
     limits = budget_limits_from_env(environ)
@@ -736,7 +734,7 @@ def budget_limits_from_env(environ: Mapping[str, str] = os.environ) -> dict[str,
         "window": window,
         "reserve": reserve,
         "block_seconds": block_seconds,
-        "max_hold": max(DEFAULT_MAX_HOLD, hold),
+        "max_hold": hold,
         "pbx_limit": pbx_limit,
     }
 
