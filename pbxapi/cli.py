@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from pbxapi.budget import PRIORITIES, Budget, RedisBudget
+from pbxapi.budget import PBX_LIMIT, PRIORITIES, Budget, RedisBudget
 from pbxapi.client import (
     PBXClient,
     budget_from_env,
@@ -53,8 +53,8 @@ Handler = Callable[[PBXClient, argparse.Namespace], Any]
 PRIVATE_BUDGET_WARNING = (
     "warning: --private-budget: this command's requests are counted in this process only, not "
     "in the budget the wallboard and every other process behind this IP share. Together they "
-    "can exceed the PBX's limit (20 requests per 5 s), and one request too many gets the IP "
-    "blocked for 30 minutes: every board and agent action stops."
+    f"can exceed the PBX's limit ({PBX_LIMIT[0]} requests per {PBX_LIMIT[1]:g} s), and one "
+    "request too many gets the IP blocked for 30 minutes: every board and agent action stops."
 )
 
 

@@ -124,7 +124,9 @@ class PBXClient:
             )
         self.time_zone = _time_zone(time_zone)
         self.max_wait = max_wait
-        self.session = transport.session_prepare(session) if session else transport.new_session()
+        self.session = (
+            transport.session_prepare(session) if session is not None else transport.new_session()
+        )
         self.session.auth = (user, password)
 
     def __repr__(self) -> str:  # never shows the credentials
