@@ -75,6 +75,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_rate(name: str, default: tuple[int, float]) -> tuple[int, float]:
+    """A rate written REQUESTS/SECONDS (``20/5``)."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    count, slash, seconds = value.strip().partition("/")
+    try:
+        rate = (int(count), float(seconds))
+    except ValueError:
+        rate = (0, 0.0)
+    if not slash or rate[0] < 1 or not rate[1] > 0:
+        raise ImproperlyConfigured(f"{name}={value!r} must be REQUESTS/SECONDS, e.g. 20/5")
+    return rate
+
+
 def env_time_zone(name: str, default: str) -> str:
     """An IANA time zone name (Europe/Bratislava); refused if this machine does not know it."""
     value = env_str(name, default) or default

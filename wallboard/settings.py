@@ -15,6 +15,7 @@ from wallboard.envconfig import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_time_zone,
     env_url,
@@ -224,19 +225,20 @@ PBX_CONNECT_TIMEOUT = env_float("PBX_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 PBX_READ_TIMEOUT = env_float("PBX_READ_TIMEOUT", 10.0, minimum=0.1)
 PBX_BUDGET_REQUESTS = env_int("PBX_BUDGET_REQUESTS", 18, minimum=1)
 PBX_BUDGET_WINDOW = env_float("PBX_BUDGET_WINDOW", 5.0, minimum=0.1)
-# The PBX's own limit (20 requests in any 5 s; one more blocks the IP for 30 minutes). A budget
-# that could exceed it is refused at start-up: at most that many requests, over at least as long.
-PBX_LIMIT_REQUESTS = env_int("PBX_LIMIT_REQUESTS", 20, minimum=1)
-PBX_LIMIT_WINDOW = env_float("PBX_LIMIT_WINDOW", 5.0, minimum=0.1)
-if PBX_BUDGET_REQUESTS > PBX_LIMIT_REQUESTS:
+# The PBX's own limit (20 requests in any 5 s; one more blocks the IP for 30 minutes), the same
+# variable as `python -m pbxapi` reads. A budget that could exceed it is refused at start-up: at
+# most that many requests, over at least as long.
+PBX_RATE_LIMIT = env_rate("PBX_RATE_LIMIT", (20, 5.0))
+_limit_requests, _limit_seconds = PBX_RATE_LIMIT
+if _limit_requests < PBX_BUDGET_REQUESTS:
     raise ImproperlyConfigured(
         f"PBX_BUDGET_REQUESTS={PBX_BUDGET_REQUESTS} is above the PBX's limit of "
-        f"{PBX_LIMIT_REQUESTS} requests per {PBX_LIMIT_WINDOW:g} s (PBX_LIMIT_REQUESTS)"
+        f"{_limit_requests} requests per {_limit_seconds:g} s (PBX_RATE_LIMIT)"
     )
-if PBX_BUDGET_WINDOW < PBX_LIMIT_WINDOW:
+if _limit_seconds > PBX_BUDGET_WINDOW:
     raise ImproperlyConfigured(
         f"PBX_BUDGET_WINDOW={PBX_BUDGET_WINDOW:g} is shorter than the PBX's window of "
-        f"{PBX_LIMIT_WINDOW:g} s (PBX_LIMIT_WINDOW): the budget could exceed its limit"
+        f"{_limit_seconds:g} s (PBX_RATE_LIMIT): the budget could exceed its limit"
     )
 PBX_ACTION_RESERVE = env_int("PBX_ACTION_RESERVE", 1, minimum=0)
 PBX_BLOCK_SECONDS = env_float("PBX_BLOCK_SECONDS", 1800.0, minimum=1)
