@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from twisted.internet import protocol, tcp
+from twisted.internet import _newtls, protocol, tcp
 
 from wallboard.live import writethrough
 
@@ -166,8 +166,6 @@ def test_the_twisted_we_run_has_every_name_the_fast_path_reads():
 
 
 def test_a_twisted_without_a_relied_on_name_keeps_its_own_writes(monkeypatch):
-    from twisted.internet import _newtls
-
     monkeypatch.setattr(writethrough, "_installed", False)
     monkeypatch.setattr(tcp.Connection, "write", _newtls.ConnectionMixin.write)
     monkeypatch.setattr(writethrough, "RELIED_ON", (*writethrough.RELIED_ON, "_movedAway"))
