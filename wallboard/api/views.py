@@ -47,7 +47,7 @@ from wallboard.control.services import (
     Reason,
     member_action,
 )
-from wallboard.history.intervals import INTERVALS, QueryInvalid, local_today
+from wallboard.history.intervals import INTERVALS, QueryInvalid, local_today, range_check
 from wallboard.history.records import OUTCOMES
 from wallboard.history.selectors import (
     RECORDS_PAGE_SIZE_MAX,
@@ -402,6 +402,8 @@ class QueueReportView(_HistoryView):
     )
     def get(self, request: Request) -> Response:
         query, queues = self.history_query(request)
+        # The range first: the queues of a range the interval cannot serve are not looked for.
+        range_check(query.date_from, query.date_to, query.interval)
         if queues is None:
             queues = sorted(
                 set(selectors.known_queue_numbers())
