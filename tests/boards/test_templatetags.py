@@ -23,8 +23,8 @@ def test_duration(seconds, text):
     assert duration(seconds) == text
 
 
-@pytest.mark.parametrize(("value", "text"), [(87.4, "87 %"), (0.5, "0 %"), (100.0, "100 %"),
-                                             (None, "—")])  # fmt: skip
+@pytest.mark.parametrize(("value", "text"), [(87.4, "87 %"), (86.5, "87 %"), (0.5, "1 %"),
+                                             (100.0, "100 %"), (None, "—")])  # fmt: skip
 def test_percent_takes_the_live_kpi_in_percent(value, text):
     assert percent(value) == text
 

@@ -121,7 +121,7 @@ def test_the_first_paint_shows_todays_figures_the_staffing_hint_and_each_agents_
     basis = "Erlang C: 24 calls in the last 30 min, average talk 3:06, goal 80 % within 30 s"
     assert f'title="{basis}"' in panel
     jana = panel[panel.index('data-ext="201"') :]
-    assert re.search(r'data-f="answered"[^>]*>7<', jana)
+    assert re.search(r'data-f="calls"[^>]*>7<', jana)
     assert re.search(r'data-f="talk"[^>]*>21:30<', jana)
     # Queue B: nothing published yet.
     other = section(html, QUEUE_B)

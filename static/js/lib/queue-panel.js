@@ -119,7 +119,7 @@ export class QueuePanel {
     setText(row.f.name, member.name || String(member.extension));
     setText(row.f.ext, String(member.extension));
     setText(row.f.state, this.stateWords[member.state] || member.state);
-    setText(row.f.answered, dash(member.answered));
+    setText(row.f.calls, dash(member.answered));
     setText(row.f.talk, duration(member.talk_seconds ?? -1));
     this.decorate(row, member);
   }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from django import template
@@ -45,10 +46,11 @@ def dash(value: object) -> object:
 
 @register.filter
 def percent(value: object) -> str:
-    """Service level in percent (the live KPI: 0..100, one decimal) -> "87 %"; None -> "—"."""
+    """A percentage (0..100, one decimal, as the figures give it) -> "87 %"; None -> "—"."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "—"
-    return f"{round(value)} %"
+    # Halves up, as the page's JS (Math.round) does: Python's round() would make 86.5 "86 %".
+    return f"{math.floor(value + 0.5)} %"
 
 
 @register.filter
