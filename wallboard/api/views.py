@@ -1,8 +1,10 @@
-"""The JSON API: read the snapshots the poller keeps in Redis, and call the control services.
+"""The JSON API: read the snapshots the poller keeps in Redis, call the control services, and
+read the call history.
 
-Views stay thin: reads come from ``wallboard.live.selectors`` (never a PBX request), actions go
-through ``wallboard.control.services.member_action``. Browsers authenticate with the session
-(DRF enforces CSRF on unsafe methods for session users); programs with ``Authorization: Token``.
+Views stay thin: reads come from ``wallboard.live.selectors`` and ``wallboard.history.selectors``
+(never a PBX request), actions go through ``wallboard.control.services.member_action``.
+Browsers authenticate with the session (DRF enforces CSRF on unsafe methods for session users);
+programs with ``Authorization: Token``.
 """
 
 from __future__ import annotations
@@ -351,7 +353,7 @@ class _HistoryView(_AuthenticatedView):
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return super().handle_exception(exc)
 
-    def history_query(self, request: Request) -> tuple[HistoryQuery, list[int] | None]:
+    def question(self, request: Request) -> tuple[HistoryQuery, list[int] | None]:
         """The question asked and the queues it covers (None: every queue, for an admin who
         named none). Raises PermissionDenied (403) and QueryInvalid (400)."""
         allowed = access.reportable_queues(request.user)
@@ -401,7 +403,7 @@ class QueueReportView(_HistoryView):
         tags=["history"],
     )
     def get(self, request: Request) -> Response:
-        query, queues = self.history_query(request)
+        query, queues = self.question(request)
         # The range first: the queues of a range the interval cannot serve are not looked for.
         range_check(query.date_from, query.date_to, query.interval)
         if queues is None:
@@ -454,7 +456,7 @@ class AgentReportView(_HistoryView):
         tags=["history"],
     )
     def get(self, request: Request) -> Response:
-        query, queues = self.history_query(request)
+        query, queues = self.question(request)
         figures = agent_figures(date_from=query.date_from, date_to=query.date_to, queues=queues)
         return Response(
             {
@@ -508,7 +510,7 @@ class CallRecordListView(_HistoryView):
         tags=["history"],
     )
     def get(self, request: Request) -> Response:
-        query, queues = self.history_query(request)
+        query, queues = self.question(request)
         found = call_records_page(
             date_from=query.date_from,
             date_to=query.date_to,
