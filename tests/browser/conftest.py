@@ -201,6 +201,17 @@ else:
 """
 
 
+def history_forgotten(stack: Stack) -> None:
+    """No call records or read cursors in the file database: the browser tests share it for
+    the session, and each has a simulator of its own (whose ids start again at 1)."""
+    stack.manage(
+        "shell",
+        "-c",
+        "from wallboard.history.models import CallRecord, CdrDayCursor; "
+        "CallRecord.objects.all().delete(); CdrDayCursor.objects.all().delete()",
+    )
+
+
 def todays_figures_published(stack: Stack) -> None:
     stack.manage("shell", "-c", PUBLISH_SCRIPT.format(now=stack.sim.centre.now()))
 

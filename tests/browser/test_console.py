@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import (
     calls_made,
+    history_forgotten,
     login,
     panel_fields,
     poller_stopped_and_redis_wiped,
@@ -106,6 +107,7 @@ def test_the_console_shows_todays_figures_as_the_server_paints_them(stack, page_
     staffing hint's reasoning on hover) and each agent's answered calls and talk time; the
     server's first paint and the page's scripts write the same."""
     queue = stack.queues[0]
+    history_forgotten(stack)
     page = page_factory(1600, 1000)
     login(page, stack, "lead")
     page.goto(f"{stack.base_url}/console/")

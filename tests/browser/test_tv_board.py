@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import (
     calls_made,
+    history_forgotten,
     kiosk_url,
     panel_fields,
     poller_stopped_and_redis_wiped,
@@ -73,6 +74,7 @@ def test_the_tv_board_shows_todays_figures_as_the_server_paints_them(stack, page
     (answered, missed, service level, ASA, abandon rate, the staffing hint, each agent's calls
     and talk today), and a TV opened afterwards paints exactly the same on the server."""
     queue = stack.queues[0]
+    history_forgotten(stack)
     url = kiosk_url(stack, f"tv-kpi-{stack.suffix}")
     page = page_factory(1920, 1080)
     page.goto(url)
