@@ -11,6 +11,7 @@ from datetime import date
 
 import pytest
 import time_machine
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -206,6 +207,26 @@ def test_a_change_of_a_queues_rules_in_the_admin_is_published_at_once(
             reverse("admin:history_queuekpisettings_delete", args=[rules.pk]), {"post": "yes"}
         )
     assert published(100)["sl_target_seconds"] == 20  # back to the defaults
+
+
+def test_a_rules_change_is_saved_even_when_the_boards_cannot_be_told(
+    admin_client, django_capture_on_commit_callbacks, caplog
+):
+    redis_away = override_settings(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
+    with redis_away, django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:history_queuekpisettings_add"),
+            {
+                "queue": 100,
+                "service_level_target_seconds": 45,
+                "service_level_target_percent": 80,
+                "service_level_formula": "offered",
+                "short_abandon_seconds": 5,
+            },
+        )
+    assert response.status_code == 302
+    assert QueueKpiSettings.objects.get(queue=100).service_level_target_seconds == 45
+    assert "not published after a KPI rules change" in caplog.text
 
 
 def test_the_poll_publishes_also_when_no_row_came_so_midnight_starts_a_new_day(

@@ -347,14 +347,15 @@ def kpi_rules_changed() -> None:
     """A queue's KPI rules changed (the admin): once that is committed, publish today's
     figures again, so the boards count by the new rules at once instead of at the next CDR
     poll."""
-    transaction.on_commit(_publish_after_rules_change)
+    # Robust: whatever goes wrong publishing, the change is saved, and the next CDR poll
+    # publishes by the new rules.
+    transaction.on_commit(_publish_after_rules_change, robust=True)
 
 
 def _publish_after_rules_change() -> None:
     try:
         kpi_today_publish()
     except redis.RedisError as error:
-        # The change is saved; the next CDR poll publishes by the new rules.
         logger.warning("Today's figures were not published after a KPI rules change: %s", error)
 
 
