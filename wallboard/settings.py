@@ -255,8 +255,6 @@ POLL_EXTENSIONS_SECONDS = env_float("POLL_EXTENSIONS_SECONDS", 60.0, minimum=5)
 POLL_QUEUE_LIST_SECONDS = env_float("POLL_QUEUE_LIST_SECONDS", 300.0, minimum=10)
 # Queues that no open board watches are refreshed at most this often.
 POLL_UNWATCHED_SECONDS = env_float("POLL_UNWATCHED_SECONDS", 30.0, minimum=1)
-# Today's new call records (answered/missed/service level) are fetched this often: one request.
-POLL_KPI_SECONDS = env_float("POLL_KPI_SECONDS", 120.0, minimum=5)
 # After PBX timeouts/5xx the poller waits base * 2^(failures-1) seconds (with jitter), capped.
 POLL_BACKOFF_BASE_SECONDS = env_float("POLL_BACKOFF_BASE_SECONDS", 1.0, minimum=0.05)
 POLL_BACKOFF_MAX_SECONDS = env_float("POLL_BACKOFF_MAX_SECONDS", 60.0, minimum=0.1)
@@ -340,6 +338,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Live queue snapshots and agent actions for the VIPTel hosted PBX.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name for a choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {"ServiceLevelFormulaEnum": "wallboard.history.kpi.FORMULAS"},
 }
 
 LOGGING = {

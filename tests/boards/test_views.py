@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.boards.conftest import QUEUE_A, QUEUE_B
+from tests.boards.conftest import QUEUE_A, QUEUE_B, store_snapshot
 from wallboard.boards.models import Board, QueueDisplay
 from wallboard.boards.services import kiosk_token_create, kiosk_token_revoke
 from wallboard.control.models import MemberAction
@@ -68,6 +68,68 @@ def test_the_console_paints_the_cached_snapshot_on_the_server(client_for, live_d
     assert {q["queue"] for q in config["queues"]} == {QUEUE_A, QUEUE_B}
     assert [e["extension"] for e in config["extensions"]] == [201, 202, 203]
     assert config["time_zone"] == "Europe/Bratislava"
+
+
+def _with_todays_figures(data: dict) -> dict:
+    """Queue A's snapshot with today's figures published (shapes of wallboard.live.shapes)."""
+    snapshot = dict(data)
+    snapshot["kpi"] = {
+        **snapshot["kpi"],
+        "answered_today": 41,
+        "missed_today": 3,
+        "service_level": 87.46,
+        "service_level_met": True,
+        "sl_target_seconds": 30,
+        "asa": 13.5,
+        "abandon_rate": 4.9,
+    }
+    snapshot["staffing"] = {
+        "needed": 4, "capped": False, "max_agents": 200, "window_seconds": 1800, "calls": 24,
+        "min_calls": 10, "arrivals_per_hour": 48.0, "aht": 185.5, "traffic": 2.47,
+        "target_seconds": 30, "target_percent": 80, "service_level": 83.1, "asa": 9.9,
+    }  # fmt: skip
+    snapshot["members"] = [
+        {**m, "answered": 7 if m["extension"] == 201 else 0,
+         "talk_seconds": 1290 if m["extension"] == 201 else 0}
+        for m in snapshot["members"]
+    ]  # fmt: skip
+    return store_snapshot(snapshot)
+
+
+@pytest.mark.parametrize("page", ["console", "tv"])
+def test_the_first_paint_shows_todays_figures_the_staffing_hint_and_each_agents_day(
+    client_for, live_data, page
+):
+    _with_todays_figures(live_data[QUEUE_A])
+    if page == "tv":
+        Board.objects.create(name="Sales floor", slug="sales", queues=[QUEUE_A, QUEUE_B])
+        response = client_for("admin").get(reverse("board_tv", args=["sales"]))
+    else:
+        response = client_for("admin").get(reverse("console"))
+    html = response.content.decode().split("<template")[0]
+    panel = section(html, QUEUE_A)
+
+    def field(name: str) -> str:
+        match = re.search(rf'data-f="{name}"[^>]*>([^<]*)<', panel)
+        assert match, name
+        return match.group(1)
+
+    assert (field("answered"), field("missed"), field("sl")) == ("41", "3", "87 %")
+    assert (field("sl-target"), field("asa"), field("abandon")) == ("30", "0:14", "5 %")
+    assert 'data-f="sl" data-met="yes"' in panel
+    assert (field("needed"), field("taking")) == ("4", "1")  # Jana available, Peter paused
+    basis = "Erlang C: 24 calls in the last 30 min, average talk 3:06, goal 80 % within 30 s"
+    assert f'title="{basis}"' in panel
+    jana = panel[panel.index('data-ext="201"') :]
+    assert re.search(r'data-f="calls"[^>]*>7<', jana)
+    assert re.search(r'data-f="talk"[^>]*>21:30<', jana)
+    # Queue B: nothing published yet.
+    other = section(html, QUEUE_B)
+    assert re.search(r'data-f="asa"[^>]*>—<', other) and 'data-f="sl-t" hidden' in other
+    assert re.search(r'data-f="needed"[^>]*>—<', other)
+    config = page_config(response)
+    assert config["taking_calls"] == ["available", "ringing", "on_call"]
+    assert "sl_target" not in config["thresholds"]  # the target comes with the figures
 
 
 def test_a_viewer_gets_no_action_buttons(client_for, live_data):

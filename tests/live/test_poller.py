@@ -16,15 +16,14 @@ from wallboard.live.pbx import pbx_budget
 from wallboard.live.store import (
     SOURCE_CALLS,
     SOURCE_EXTENSIONS,
-    SOURCE_KPI,
     SOURCE_QUEUES,
     source_queue_status,
 )
 
 from .helpers import pbx_paths, poll_until, ticks
 
-# Snapshot rebuilds read the queues' service-level targets (boards' QueueDisplay) once per cache.
-pytestmark = pytest.mark.django_db
+# No database mark: the poll path (fetch, rebuild, push) must never touch the database, and
+# pytest-django refuses any query here.
 
 
 def _all_snapshots(sim):
@@ -52,7 +51,6 @@ def test_it_orders_sources_by_staleness(settings):
     attempts = {
         SOURCE_QUEUES: 100.0, SOURCE_EXTENSIONS: 100.0, SOURCE_CALLS: 104.0,
         "queue_status:1": 103.0, "queue_status:2": 105.0, "queue_status:3": 80.0,
-        SOURCE_KPI: 100.0,
     }  # fmt: skip
     due = poller.due_sources(now=106.0, attempts=attempts, known=[1, 2, 3], watched={1, 2})
     # Watched queues and calls go round-robin, oldest first; the unwatched queue waits 30 s.
@@ -407,8 +405,8 @@ def test_a_refresh_made_during_a_tick_counts_too(simulator_factory, monkeypatch)
 
 
 def test_background_sources_do_not_take_grid_slots(simulator, monkeypatch):
-    """The queue list, extensions and KPIs go on the background lane, off the poll grid, so a
-    round that carries one is not one request longer."""
+    """The queue list and extensions go on the background lane, off the poll grid, so a round
+    that carries one is not one request longer."""
     _first_build_watched(simulator)
     for source in poller.BACKGROUND_SOURCES:
         store.attempt_forget(source)
@@ -456,9 +454,9 @@ def test_a_refused_background_source_stays_due_and_the_round_robin_goes_on(simul
 
 def test_slow_sources_wait_longer_while_actions_need_extra_room(settings):
     """A background request in a window full of actions makes the next action take a poll's
-    slot; while supervisors act that much, names and counts come less often instead."""
+    slot; while supervisors act that much, names and registrations come less often instead."""
     period = settings.POLL_EXTENSIONS_SECONDS
-    attempts = {SOURCE_EXTENSIONS: 100.0, SOURCE_QUEUES: 100.0, SOURCE_KPI: 100.0}
+    attempts = {SOURCE_EXTENSIONS: 100.0, SOURCE_QUEUES: 100.0}
     now = 100.0 + 1.5 * period
     normal = poller.due_sources(now=now, attempts=attempts, known=[1], watched={1})
     busy = poller.due_sources(
@@ -475,7 +473,6 @@ def test_a_clock_stepped_back_does_not_freeze_the_round_robin(settings):
     attempts = {
         SOURCE_QUEUES: now - 10,
         SOURCE_EXTENSIONS: now - 10,
-        SOURCE_KPI: now - 10,
         SOURCE_CALLS: now + 3600,
         source_queue_status(100): now + 3599,
         source_queue_status(101): now - 1,

@@ -49,7 +49,10 @@ def validate_queue_list(value: object) -> None:
 
 
 class QueueDisplay(models.Model):
-    """How one PBX queue looks on the boards. Queues without a row use the defaults below."""
+    """How one PBX queue looks on the boards. Queues without a row use the defaults below.
+
+    How its figures are counted (the service-level target, goal and formula) is the call
+    history's ``QueueKpiSettings``: the boards show the target their figures were made with."""
 
     queue = models.PositiveIntegerField(_("queue number"), unique=True)
     display_name = models.CharField(
@@ -71,12 +74,6 @@ class QueueDisplay(models.Model):
         _("longest wait: red from (s)"), default=120, help_text=_("Seconds; 0 = never.")
     )
     flash = models.BooleanField(_("flash when red"), default=True)
-    service_level_target_seconds = models.PositiveIntegerField(
-        _("service level target (s)"),
-        default=20,
-        validators=[MinValueValidator(1), MaxValueValidator(3600)],
-        help_text=_("Calls answered within this many seconds count towards the service level."),
-    )
 
     class Meta:
         ordering = ["queue"]
@@ -104,7 +101,6 @@ class QueueDisplay(models.Model):
             "wait_amber": self.wait_amber_seconds,
             "wait_red": self.wait_red_seconds,
             "flash": self.flash,
-            "sl_target": self.service_level_target_seconds,
         }
 
 

@@ -112,13 +112,6 @@ def extension_choices() -> list[dict]:
     return live.extensions_get()
 
 
-def sl_targets_read() -> dict[str, Any]:
-    """The service-level targets for the live snapshots (handed to ``wallboard.live`` at start)."""
-    default = QueueDisplay._meta.get_field("service_level_target_seconds").get_default()
-    rows = QueueDisplay.objects.values_list("queue", "service_level_target_seconds")
-    return {"default": default, "by_queue": {str(queue): target for queue, target in rows}}
-
-
 def audit_unknown_after() -> datetime:
     """Actions created before this and still without an outcome will never get one."""
     return timezone.now() - timedelta(seconds=action_longest_seconds())

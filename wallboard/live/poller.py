@@ -10,13 +10,13 @@ used); the shared budget still decides every request, and never lets us exceed t
 Staleness order: a source is *due* at (last attempt + its period); the earliest due goes first.
 Watched queues and call/statistics have period 0, so they go round-robin; extensions come every
 POLL_EXTENSIONS_SECONDS, the queue list every POLL_QUEUE_LIST_SECONDS (new queues appear by
-themselves), queues no open board watches every POLL_UNWATCHED_SECONDS, today's new call records
-(the KPIs) every POLL_KPI_SECONDS and right after the PBX's midnight. Never-fetched sources are
-due at once, the queue list first (it says which queues exist).
+themselves), queues no open board watches every POLL_UNWATCHED_SECONDS. Never-fetched sources
+are due at once, the queue list first (it says which queues exist). Today's figures are not
+polled here: the call history publishes them (``services.kpi_publish``).
 
 Two budget lanes (pbxapi.budget). The round-robin sources (queue statuses, call/statistics)
 ask on the "poll" lane, paced on an even grid (``_pace``). The slow sources (queue list,
-extensions, KPIs: ``BACKGROUND_SOURCES``) ask on the "background" lane, off the grid and
+extensions: ``BACKGROUND_SOURCES``) ask on the "background" lane, off the grid and
 without waiting: they borrow an idle reserve slot, so they do not make a round one request
 longer; when refused they stay due and are tried again before the next grid request.
 
@@ -38,12 +38,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from pbxapi import errors as pbx
-from wallboard.live import kpi, services, store
+from wallboard.live import services, store
 from wallboard.live.pbx import pbx_budget
 from wallboard.live.store import (
     SOURCE_CALLS,
     SOURCE_EXTENSIONS,
-    SOURCE_KPI,
     SOURCE_QUEUES,
     source_queue_status,
 )
@@ -59,15 +58,15 @@ _OUTAGE_ERRORS = (
     pbx.AuthenticationFailed,
 )
 # Tie-break for sources due at the same moment: the list of queues first, then names, then calls,
-# then queue statuses; today's KPIs last, so a fresh start paints the boards before counting.
-_KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2, SOURCE_KPI: 4}
+# then queue statuses.
+_KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2}
 # Slow sources fetched on the budget's "background" lane, off the poll grid (see _tick).
-BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS, SOURCE_KPI})
+BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS})
 # While actions use more than the reserve (the polls leave them extra room), the slow sources
 # come this many times less often. The window is then full: a background request in it makes
 # the next action wait for a poll's slot, and that round is a whole request longer on every
-# board (5-12 % of rounds at 20 actions a minute). Names, registrations and today's counts can
-# wait a few minutes more while supervisors are that busy; who is on a call cannot.
+# board (5-12 % of rounds at 20 actions a minute). Names and registrations can wait a few
+# minutes more while supervisors are that busy; who is on a call cannot.
 BACKGROUND_STRETCH = 3.0
 
 
@@ -90,7 +89,7 @@ def due_sources(
     slow: float = 1.0,
 ) -> list[str]:
     """Every source due now, most overdue first. ``slow`` stretches the periods of the slow
-    sources (queue list, extensions, KPIs; see ``BACKGROUND_STRETCH``)."""
+    sources (queue list, extensions; see ``BACKGROUND_STRETCH``)."""
     periods: dict[str, float] = {
         SOURCE_QUEUES: settings.POLL_QUEUE_LIST_SECONDS * slow,
         SOURCE_EXTENSIONS: settings.POLL_EXTENSIONS_SECONDS * slow,
@@ -99,8 +98,6 @@ def due_sources(
     if known:
         # call/statistics feeds every watched queue, so it goes round with them.
         periods[SOURCE_CALLS] = 0.0 if watched else unwatched
-        # CDR rows are attributed to known queues, so the KPIs wait for the queue list.
-        periods[SOURCE_KPI] = settings.POLL_KPI_SECONDS * slow
     for queue in known:
         periods[source_queue_status(queue)] = 0.0 if queue in watched else unwatched
 
@@ -111,9 +108,6 @@ def due_sources(
             # Noted before the clock was stepped back: fetch it again, as if never fetched.
             last = None
         due_at = 0.0 if last is None else last + period
-        if source == SOURCE_KPI and last is not None:
-            # A new day starts from zero: do not show yesterday's figures for a whole period.
-            due_at = min(due_at, kpi.next_day_start(last))
         if due_at <= now:
             due.append((due_at, _KIND_ORDER.get(source, 3), source))
     return [source for _due_at, _kind, source in sorted(due)]

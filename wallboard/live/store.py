@@ -23,8 +23,6 @@ from wallboard.live.pbx import redis_connection
 SOURCE_CALLS = "calls"
 SOURCE_EXTENSIONS = "extensions"
 SOURCE_QUEUES = "queues"
-# Today's per-queue tally from the CDR (wallboard.live.kpi), not the PBX's rows themselves.
-SOURCE_KPI = "kpi"
 
 
 QUEUE_STATUS_PREFIX = "queue_status:"
@@ -70,15 +68,42 @@ def known_queues() -> list[dict[str, Any]]:
     return queue_list["queues"] if queue_list else []
 
 
-# --- service-level targets (the boards' QueueDisplay, cached for every process) -----------
+def sources_and_today_get(
+    names: list[str],
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, Any] | None]:
+    """These sources and today's published figures (``today_get``), in one round trip."""
+    raws = redis_connection().mget([key("source", n) for n in names] + [key("kpi-today")])
+    *source_raws, today_raw = raws
+    sources = {name: _loads(raw) for name, raw in zip(names, source_raws, strict=True)}
+    return sources, _loads(today_raw)
 
 
-def sl_targets_cached() -> dict[str, Any] | None:
-    return _loads(redis_connection().get(key("sl-targets")))
+# --- today's figures, published by the call history (services.kpi_publish) ----------------
 
 
-def sl_targets_cache(value: dict[str, Any], *, ttl: float) -> None:
-    redis_connection().set(key("sl-targets"), _dumps(value), px=max(1, int(ttl * 1000)))
+def today_get() -> dict[str, Any] | None:
+    return _loads(redis_connection().get(key("kpi-today")))
+
+
+def today_replace(publication: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """Store a publication of today's figures unless the stored one was computed later (two
+    publishers at once: the slower must not bring older figures back). Returns (the stored one
+    before, whether ``publication`` was stored)."""
+    today_key = key("kpi-today")
+    with redis_connection().pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(today_key)
+                before = _loads(pipe.get(today_key))
+                if before is not None and before["computed_at"] > publication["computed_at"]:
+                    pipe.unwatch()
+                    return before, False
+                pipe.multi()
+                pipe.set(today_key, _dumps(publication))
+                pipe.execute()
+                return before, True
+            except redis.WatchError:
+                continue
 
 
 # --- when each source was last attempted / last fetched -----------------------------------
@@ -296,13 +321,14 @@ return 0
 """
 
 
-class PollLock:
-    """A Redis lock with a TTL (a killed worker cannot hold it forever), released by token."""
+class RedisLock:
+    """A Redis lock with a TTL (a killed worker cannot hold it forever), released by token.
+    ``name`` is its key under the prefix: one name per kind of run that must not overlap."""
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, name: str, ttl_seconds: float) -> None:
         self.ttl_ms = max(1, int(ttl_seconds * 1000))
         self.token = secrets.token_hex(16)
-        self.key = key("poll-lock")
+        self.key = key(name)
 
     def acquire(self, *, wait: float = 0.0) -> bool:
         """Take the lock, waiting up to ``wait`` seconds for its holder to release it."""
@@ -316,6 +342,13 @@ class PollLock:
 
     def release(self) -> bool:
         return bool(redis_connection().eval(_RELEASE_SCRIPT, 1, self.key, self.token))
+
+
+class PollLock(RedisLock):
+    """The poller's lock: two poll ticks never run at once."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        super().__init__("poll-lock", ttl_seconds)
 
 
 # --- who is watching (consumers) ----------------------------------------------------------
