@@ -23,7 +23,8 @@ COPY --chown=wallboard:wallboard . /app
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0
 USER wallboard
 EXPOSE 8000
-# The health endpoint answers without auth and never asks the PBX: it only reads Redis.
+# The health endpoint answers without auth and never asks the PBX: it only reads Redis. It is
+# asked under the first ALLOWED_HOSTS name (Django refuses any other Host).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD python -c "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health/', timeout=4).status == 200 else 1)"
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "wallboard.asgi:application"]
+  CMD python -c "import os,sys,urllib.request as u; h=os.environ.get('ALLOWED_HOSTS','localhost').split(',')[0].strip().lstrip('.'); r=u.Request('http://127.0.0.1:8000/api/v1/health/', headers={'Host': h}); sys.exit(0 if u.urlopen(r, timeout=4).status == 200 else 1)"
+CMD ["python", "-m", "wallboard.web", "-b", "0.0.0.0", "-p", "8000", "wallboard.asgi:application"]

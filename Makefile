@@ -3,7 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format browser bench-freshness bench-fanout bench-soak bench-reports clean
+# The suite runs twice: on SQLite (the default) and on PostgreSQL (production's database). The
+# PostgreSQL run needs a server that trusts this user at TEST_POSTGRES_URL; pytest-django makes
+# and drops its own test database there.
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/wallboard
+
+.PHONY: run test test-sqlite test-postgres lint format browser bench-freshness bench-fanout bench-soak bench-kpi bench-import bench-reports clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,14 +25,18 @@ browser:
 	  echo "Installing Chromium for the browser tests (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(VENV)/.installed browser
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+test: lint test-sqlite test-postgres
+
+test-sqlite: $(VENV)/.installed browser
 	$(PY) -m pytest
+
+test-postgres: $(VENV)/.installed browser
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
@@ -41,6 +50,13 @@ bench-fanout: $(VENV)/.installed
 
 bench-soak: $(VENV)/.installed browser
 	$(PY) bench/soak.py
+
+bench-kpi: $(VENV)/.installed
+	$(PY) bench/kpi_report.py
+	$(PY) bench/kpi_report.py --postgresql $(TEST_POSTGRES_URL)
+
+bench-import: $(VENV)/.installed
+	$(PY) bench/cdr_import.py
 
 bench-reports: $(VENV)/.installed browser
 	$(PY) bench/reports.py

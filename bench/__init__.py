@@ -1,1 +1,2 @@
-"""Benchmarks (issues 3 and 4); results are recorded in docs/benchmarks.md."""
+"""Benchmarks: what each measures, how to run it and its current figures are in
+docs/benchmarks.md."""

@@ -579,7 +579,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--wallboard-asgi",
         default="wallboard.asgi:application",
-        help="the product's ASGI app, or an experiment in bench/experiments/",
+        help="the ASGI application to measure as the product (module:attribute)",
     )
     parser.add_argument(
         "--wallboard-servers",

@@ -105,8 +105,8 @@ class SocketLog:
 def page_value(cdp, expression: str):
     """Evaluate a small expression in the page through CDP. Not Playwright's `page.evaluate`:
     that installs Playwright's helper script in the page's own heap on first use, and its
-    functions get compiled and optimised as the benchmark calls them. The figures were then
-    partly the benchmark's (tens of KiB) rather than the board's."""
+    functions get compiled and optimised as the benchmark calls them, so the figures would partly
+    be the benchmark's (tens of KiB) rather than the board's."""
     result = cdp.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
     if "exceptionDetails" in result:
         raise RuntimeError(f"page evaluation failed: {result['exceptionDetails']}")

@@ -3,11 +3,15 @@
 Configuration comes from PBX_API_URL, PBX_API_USER and PBX_API_PASSWORD (without PBX_API_URL:
 the simulator that `make run` starts, on SIMULATOR_PORT, default 8089; ``--url``/``--user``
 override; the password is best left in the environment, out of shell history and ``ps``).
-With REDIS_URL set, requests go through the product's shared budget, so a command-line user
-cannot get the whole installation blocked. Results are JSON on stdout; errors one line on stderr.
+Requests always go through the product's shared budget in Redis (REDIS_URL, default
+redis://127.0.0.1:6379/0; PBX_BUDGET_KEY, default "<REDIS_KEY_PREFIX or wallboard>:pbx-budget";
+the product's limits), so a command-line user cannot get the whole installation blocked. When
+that Redis cannot be reached the command fails (exit 4) and sends nothing. ``--private-budget``
+counts in this process only: against a real PBX it warns and asks first (or needs ``--yes``).
+Results are JSON on stdout; errors one line on stderr.
 
 Exit codes: 0 ok · 1 PBX or other error · 2 usage or invalid argument · 3 blocked by the PBX
-rate limit · 4 request budget exhausted.
+rate limit · 4 request budget exhausted or unreachable.
 """
 
 from __future__ import annotations
@@ -21,9 +25,21 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from pbxapi.budget import PRIORITIES
-from pbxapi.client import PBXClient, budget_from_env
-from pbxapi.errors import Blocked, BudgetExhausted, InvalidArgument, PBXError
+from pbxapi.budget import PBX_LIMIT, PRIORITIES, Budget, RedisBudget
+from pbxapi.client import (
+    PBXClient,
+    budget_from_env,
+    client_options_from_env,
+    redacted_url,
+    redis_url_from_env,
+)
+from pbxapi.errors import (
+    Blocked,
+    BudgetExhausted,
+    BudgetUnavailable,
+    InvalidArgument,
+    PBXError,
+)
 from pbxapi.models import PBXModel
 
 EXIT_OK = 0
@@ -33,6 +49,13 @@ EXIT_BLOCKED = 3
 EXIT_BUDGET = 4
 
 Handler = Callable[[PBXClient, argparse.Namespace], Any]
+
+PRIVATE_BUDGET_WARNING = (
+    "warning: --private-budget: this command's requests are counted in this process only, not "
+    "in the budget the wallboard and every other process behind this IP share. Together they "
+    f"can exceed the PBX's limit ({PBX_LIMIT[0]} requests per {PBX_LIMIT[1]:g} s), and one "
+    "request too many gets the IP blocked for 30 minutes: every board and agent action stops."
+)
 
 
 class UsageError(Exception):
@@ -176,10 +199,17 @@ def _data_flush(client: PBXClient, args: argparse.Namespace) -> Any:
 
 def _budget(client: PBXClient, args: argparse.Namespace) -> Any:
     """No PBX request: what the shared budget says right now."""
+    budget = client.budget
+    usage = budget.usage()
     return {
-        "shared": type(client.budget).__name__ == "RedisBudget",
-        "used": client.budget.used(),
-        "blocked_until": client.budget.blocked_until(),
+        "shared": isinstance(budget, RedisBudget),
+        "key": budget.key if isinstance(budget, RedisBudget) else None,
+        "limit": {"requests": budget.requests, "window": budget.window},
+        "used": usage.total,
+        "polls": usage.polls,
+        "actions": usage.actions,
+        "typical_hold": round(usage.hold, 3),
+        "blocked_until": budget.blocked_until(),
     }
 
 
@@ -225,6 +255,21 @@ def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
         help="budget lane (default: action for changes, poll for reads; background for "
         "deferrable reads that may borrow the action reserve but never its last slot)",
     )
+    group.add_argument(
+        "--private-budget",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="DANGEROUS: count requests in this process only instead of the budget in Redis "
+        "that the wallboard shares; together they can exceed the PBX's limit and get the IP "
+        "blocked for 30 minutes. Against a real PBX it warns and asks (or needs --yes)",
+    )
+    group.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="answer yes to every question (destructive commands, --private-budget)",
+    )
     return common
 
 
@@ -255,17 +300,19 @@ def _cdr_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _yes_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-y", "--yes", action="store_true", help="do it without asking")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pbxapi",
         description="Every VIPTel PBX API operation from the command line; JSON on stdout.",
         epilog=(
-            "Environment: PBX_API_URL, PBX_API_USER, PBX_API_PASSWORD; REDIS_URL (shared budget), "
-            "PBX_BUDGET_KEY. Exit codes: 0 ok, 1 error, 2 usage, 3 blocked, 4 budget exhausted."
+            "Environment: PBX_API_URL, PBX_API_USER, PBX_API_PASSWORD; the shared request "
+            "budget: REDIS_URL (default redis://127.0.0.1:6379/0), PBX_BUDGET_KEY (default "
+            "<REDIS_KEY_PREFIX or wallboard>:pbx-budget), PBX_BUDGET_REQUESTS/WINDOW, "
+            "PBX_ACTION_RESERVE, PBX_BLOCK_SECONDS, PBX_RATE_LIMIT (the PBX's, 20/5), "
+            "PBX_BLOCK_FILE; PBX_CONNECT_TIMEOUT, PBX_READ_TIMEOUT, PBX_TIME_ZONE. Every request "
+            "goes through the budget the wallboard shares; if its Redis cannot be reached the "
+            "command fails and sends nothing. Exit codes: 0 ok, 1 error, 2 usage, 3 blocked, "
+            "4 budget exhausted or unreachable."
         ),
         parents=[_common_options(suppress=False)],
     )
@@ -293,8 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub = _add(commands, action, handler, text, common)
         sub.add_argument("queue", help="queue number")
         sub.add_argument("extension", help="agent's extension number")
-        if action == "remove":
-            _yes_arg(sub)
 
     sub = _add(commands, "cdr", _cdr, "call records (CDR)", common)
     _cdr_args(sub)
@@ -313,7 +358,6 @@ def build_parser() -> argparse.ArgumentParser:
         common,
     )
     _record_args(sub)
-    _yes_arg(sub)
 
     sub = _add(commands, "call", _call, "click-to-call: ring CALLER, then dial", common)
     sub.add_argument("caller", help="the extension that rings first")
@@ -347,8 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "data-bulk", _data_bulk, "create/update many keys from a JSON object", common
     )
     sub.add_argument("file", help='JSON file {"key": "value", ...} (\'-\' = stdin)')
-    sub = _add(commands, "data-flush", _data_flush, "remove ALL customer data (asks)", common)
-    _yes_arg(sub)
+    _add(commands, "data-flush", _data_flush, "remove ALL customer data (asks)", common)
 
     _add(commands, "budget", _budget, "the request budget now (sends no request)", common)
     return parser
@@ -376,6 +419,22 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
         raise Cancelled("Cancelled, nothing was changed")
 
 
+def _make_budget(args: argparse.Namespace, environ: dict[str, str], *, real_pbx: bool) -> Budget:
+    """The shared budget; a private one only on --private-budget, never silently against a
+    real PBX."""
+    if not args.private_budget:
+        return budget_from_env(environ)
+    if real_pbx:
+        print(PRIVATE_BUDGET_WARNING, file=sys.stderr)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("--private-budget against a real PBX needs --yes (no terminal)")
+            answer = input("Send without the shared budget? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                raise Cancelled("Cancelled, nothing was sent")
+    return budget_from_env(environ, private=True)
+
+
 def _read_mapping(path: str) -> dict[str, Any]:
     try:
         if path == "-":
@@ -396,6 +455,7 @@ def _make_client(args: argparse.Namespace, environ: dict[str, str]) -> PBXClient
     url = args.url or environ.get("PBX_API_URL", "")
     user = args.user or environ.get("PBX_API_USER", "")
     password = args.password or environ.get("PBX_API_PASSWORD", "")
+    real_pbx = bool(url)
     if not url:
         # Like the product: with no PBX configured, talk to the simulator that `make run` starts,
         # with the same defaults as wallboard/settings.py.
@@ -410,15 +470,9 @@ def _make_client(args: argparse.Namespace, environ: dict[str, str]) -> PBXClient
         if not sys.stdin.isatty():
             raise UsageError("No API password: set PBX_API_PASSWORD")
         password = getpass.getpass("PBX API password: ")
-    return PBXClient(
-        url,
-        user,
-        password,
-        budget=budget_from_env(environ),
-        connect_timeout=float(environ.get("PBX_CONNECT_TIMEOUT") or 3.0),
-        read_timeout=float(environ.get("PBX_READ_TIMEOUT") or 10.0),
-        max_wait=args.max_wait,
-    )
+    options = client_options_from_env(environ)
+    budget = _make_budget(args, environ, real_pbx=real_pbx)
+    return PBXClient(url, user, password, budget=budget, max_wait=args.max_wait, **options)
 
 
 def _jsonable(value: Any) -> Any:
@@ -476,6 +530,14 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return _fail(str(exc), EXIT_BLOCKED)
     except BudgetExhausted as exc:
         return _fail(str(exc), EXIT_BUDGET)
+    except BudgetUnavailable as exc:
+        url = redacted_url(redis_url_from_env(env))
+        return _fail(
+            f"{exc} at {url} (REDIS_URL). Nothing was sent: without the shared budget this "
+            "command could get the PBX to block every process behind this IP. Start Redis or "
+            "point REDIS_URL at the product's (--private-budget only if you must).",
+            EXIT_BUDGET,
+        )
     except PBXError as exc:
         return _fail(str(exc), EXIT_ERROR)
     except ValueError as exc:  # e.g. a malformed number in the environment

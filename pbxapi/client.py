@@ -1,8 +1,15 @@
 """The VIPTel PBX client: one method per API operation, typed results, one error hierarchy.
 
-Every request asks the budget first (a refused budget means nothing is sent), carries a
-(connect, read) timeout, and goes through one reused ``requests.Session``. There are no
-automatic retries anywhere: a retry would spend budget behind the caller's back.
+Every request asks the budget first (a refused budget means nothing is sent) and goes through
+one reused ``requests.Session``. There are no automatic retries anywhere: a retry would spend
+budget behind the caller's back.
+
+Each exchange keeps the budget's hold rule (``pbxapi.budget``): it asks for a slot held at most
+``hold`` = send deadline + connect timeout + read timeout, sends within ``send_deadline`` of the
+grant or not at all (``GrantExpired``: the process was descheduled), ends by the grant plus its
+hold whatever the PBX does (the read timeout bounds the whole answer, not each read:
+``pbxapi.transport``), and releases the slot when the response has been read or the request
+failed.
 """
 
 from __future__ import annotations
@@ -15,18 +22,30 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from datetime import tzinfo
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import redis
 import requests
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
+from pbxapi import transport
 from pbxapi import validation as check
-from pbxapi.budget import Budget, LocalBudget, RedisBudget
+from pbxapi.budget import (
+    PBX_LIMIT,
+    Budget,
+    FileBlockStore,
+    Grant,
+    LocalBudget,
+    RedisBudget,
+)
 from pbxapi.errors import (
     AuthenticationFailed,
     Blocked,
+    GrantExpired,
     InvalidArgument,
     MissingParameter,
     NotFound,
@@ -54,6 +73,12 @@ from pbxapi.models import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_KEY_SUFFIX = "pbx-budget"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The PBX's own zone: its CDR times carry none. The default lives here, at the edge.
+DEFAULT_TIME_ZONE = "Europe/Bratislava"
+# How late after its grant a request may still be sent. Later, the process was descheduled or
+# starved, and the request is not sent at all.
+SEND_DEADLINE = 1.0
 _CHUNK = 64 * 1024
 # Queue member actions answer HTTP 200 with the outcome as a body code.
 _QUEUE_REFUSALS = {400, 401, 402}
@@ -73,14 +98,35 @@ class PBXClient:
         read_timeout: float = 10.0,
         session: requests.Session | None = None,
         max_wait: float = 2.0,
+        send_deadline: float = SEND_DEADLINE,
+        time_zone: str | tzinfo = DEFAULT_TIME_ZONE,
     ) -> None:
+        """``read_timeout`` bounds the whole answer (headers and body, a streamed download
+        too), not each read. ``budget`` None: a private ``LocalBudget``, which knows nothing of
+        other processes. ``time_zone``: the PBX's, for the CDR's ``when``. A ``session`` given
+        gets the client's adapter mounted (deadlines, no retries)."""
         if not base_url or not re.match(r"https?://", base_url):
             raise InvalidArgument("The PBX URL must start with http:// or https://")
+        if connect_timeout <= 0 or read_timeout <= 0 or send_deadline <= 0:
+            raise InvalidArgument("The PBX timeouts and the send deadline must be positive")
         self.base_url = base_url.rstrip("/")
-        self.budget: Budget = budget if budget is not None else LocalBudget()
         self.timeout = (connect_timeout, read_timeout)
+        self.send_deadline = send_deadline
+        self.hold = exchange_hold(
+            connect_timeout=connect_timeout, read_timeout=read_timeout, send_deadline=send_deadline
+        )
+        self.budget: Budget = budget if budget is not None else LocalBudget(max_hold=self.hold)
+        if self.hold > self.budget.max_hold:
+            raise InvalidArgument(
+                f"An exchange may take {self.hold:g} s (send deadline {send_deadline:g} + connect "
+                f"{connect_timeout:g} + read {read_timeout:g}), longer than the budget's longest "
+                f"hold ({self.budget.max_hold:g} s): shorten the timeouts or raise max_hold"
+            )
+        self.time_zone = _time_zone(time_zone)
         self.max_wait = max_wait
-        self.session = session if session is not None else _new_session()
+        self.session = (
+            transport.session_prepare(session) if session is not None else transport.new_session()
+        )
         self.session.auth = (user, password)
 
     def __repr__(self) -> str:  # never shows the credentials
@@ -147,7 +193,7 @@ class PBXClient:
         """One page of call records (the PBX returns at most 3000); dates inclusive."""
         params = check.cdr_filters(date_from=date_from, date_to=date_to, limit=limit, offset=offset)
         payload = self._json("GET", "/api/cdr/", params=params, p=priority, w=max_wait)
-        return parse_list(payload, "the CDR list", CdrRow.from_payload)
+        return parse_list(payload, "the CDR list", self._cdr_row)
 
     def cdr_raw(
         self,
@@ -196,7 +242,7 @@ class PBXClient:
     ) -> CdrRow:
         path, params = _record_route("/api/cdr", id, unique_id)
         payload = self._json("GET", path, params=params, p=priority, w=max_wait)
-        return CdrRow.from_payload(_single(payload, "the CDR row"))
+        return self._cdr_row(_single(payload, "the CDR row"))
 
     def recordings(
         self,
@@ -211,7 +257,7 @@ class PBXClient:
         """One page of call records that have a recording (at most 3000)."""
         params = check.cdr_filters(date_from=date_from, date_to=date_to, limit=limit, offset=offset)
         payload = self._json("GET", "/api/cdr/recordings", params=params, p=priority, w=max_wait)
-        return parse_list(payload, "the recordings list", CdrRow.from_payload)
+        return parse_list(payload, "the recordings list", self._cdr_row)
 
     def recordings_all(
         self,
@@ -244,8 +290,8 @@ class PBXClient:
     ) -> RecordingDownload:
         """Stream a recording to ``dest`` (a path, written atomically, or a binary file object)."""
         path, params = _record_route("/api/cdr/download", id, unique_id)
-        response = self._send("GET", path, params=params, p=priority, w=max_wait, stream=True)
-        with contextlib.closing(response):
+        exchange = self._exchange("GET", path, params=params, p=priority, w=max_wait, stream=True)
+        with exchange as response:
             self._raise_for_status(response, path)
             _refuse_non_recording(response)
             filename = _attachment_name(response.headers.get("Content-Disposition", ""))
@@ -271,7 +317,7 @@ class PBXClient:
         """Delete a call's recording (the call record stays); returns the record."""
         path, params = _record_route("/api/cdr/delete", id, unique_id)
         payload = self._json("GET", path, params=params, p=priority, w=max_wait)
-        return CdrRow.from_payload(_single(payload, "the CDR row"))
+        return self._cdr_row(_single(payload, "the CDR row"))
 
     # --- queues ---
 
@@ -463,9 +509,10 @@ class PBXClient:
         p: str,
         w: float | None,
     ) -> ActionResult:
-        response = self._send(method, path, params=params, data=data, p=p, w=w)
-        self._raise_for_status(response, path)
-        result = ActionResult.from_payload(_decode(response, path), http_status=200)
+        with self._exchange(method, path, params=params, data=data, p=p, w=w) as response:
+            self._raise_for_status(response, path)
+            payload = _decode(response, path)
+        result = ActionResult.from_payload(payload, http_status=200)
         if path.startswith("/api/queue/"):
             return result  # the caller interprets queue body codes
         _raise_for_body_code(result, path)
@@ -480,11 +527,15 @@ class PBXClient:
         p: str,
         w: float | None,
     ) -> Any:
-        response = self._send(method, path, params=params, p=p, w=w)
-        self._raise_for_status(response, path)
-        return _decode(response, path)
+        with self._exchange(method, path, params=params, p=p, w=w) as response:
+            self._raise_for_status(response, path)
+            return _decode(response, path)
 
-    def _send(
+    def _cdr_row(self, payload: Any) -> CdrRow:
+        return CdrRow.from_payload(payload, time_zone=self.time_zone)
+
+    @contextlib.contextmanager
+    def _exchange(
         self,
         method: str,
         path: str,
@@ -494,30 +545,68 @@ class PBXClient:
         p: str,
         w: float | None,
         stream: bool = False,
-    ) -> requests.Response:
-        self.budget.acquire(priority=p, max_wait=self.max_wait if w is None else w)
-        started = time.monotonic()
-        try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                data=data,
-                timeout=self.timeout,
-                stream=stream,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise _transport_error(exc, method, path) from exc
-        # Path only: the query may name customers' numbers, and nothing here holds credentials.
-        logger.debug(
-            "PBX %s %s -> %s in %.3f s",
-            method,
-            path,
-            response.status_code,
-            time.monotonic() - started,
+    ) -> Iterator[requests.Response]:
+        """One request under one budget grant: the response, to be read inside the block.
+
+        Sends only within ``send_deadline`` of the grant, ends the whole exchange (reading
+        the body inside the block included) within connect + read timeout of sending it, so by
+        the grant plus ``hold``, and releases the slot on the way out, whatever happened.
+        """
+        grant = self.budget.acquire(
+            priority=p, max_wait=self.max_wait if w is None else w, hold=self.hold
         )
-        return response
+        try:
+            late = time.monotonic() - grant.monotonic
+            if late > self.send_deadline:
+                raise GrantExpired(late=late, limit=self.send_deadline)
+            started = time.monotonic()
+            # Sent within the send deadline, so this ends by the grant plus the hold.
+            with transport.ExchangeDeadline(sum(self.timeout)) as deadline:
+                try:
+                    response = self.session.request(
+                        method,
+                        self.base_url + path,
+                        params=params,
+                        data=data,
+                        timeout=self.timeout,
+                        stream=stream,
+                        allow_redirects=False,
+                    )
+                except requests.RequestException as exc:
+                    if deadline.expired:
+                        raise self._overran(method, path) from exc
+                    raise _transport_error(exc, method, path) from exc
+                # Path only: the query may name customers' numbers, and nothing here holds
+                # credentials.
+                logger.debug(
+                    "PBX %s %s -> %s in %.3f s",
+                    method,
+                    path,
+                    response.status_code,
+                    time.monotonic() - started,
+                )
+                with contextlib.closing(response):
+                    try:
+                        yield response
+                    except (ProtocolError, Unreachable) as exc:
+                        # Reading the body failed because the watchdog ended the exchange.
+                        if deadline.expired:
+                            raise self._overran(method, path) from exc
+                        raise
+        finally:
+            self._release(grant)
+
+    def _overran(self, method: str, path: str) -> PBXTimeout:
+        return PBXTimeout(
+            f"The PBX did not finish answering {method} {path} within {sum(self.timeout):g} s"
+        )
+
+    def _release(self, grant: Grant) -> None:
+        try:
+            self.budget.release(grant)
+        except PBXError:
+            # Unreleased, the slot counts until its hold bound: later than needed, never early.
+            logger.warning("Could not release a PBX budget slot; it counts until its bound")
 
     def _report_blocked(self) -> float:
         try:
@@ -553,10 +642,18 @@ class PBXClient:
 # --- building a client from the environment ---
 
 
+def exchange_hold(
+    *, connect_timeout: float, read_timeout: float, send_deadline: float = SEND_DEADLINE
+) -> float:
+    """The longest one exchange holds its budget slot: sent within the send deadline, connected
+    within the connect timeout, answered in full within the read timeout."""
+    return send_deadline + connect_timeout + read_timeout
+
+
 def client_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any) -> PBXClient:
-    """A client configured like the product: PBX_API_URL/USER/PASSWORD, a shared budget when
-    REDIS_URL is set (key PBX_BUDGET_KEY, default "<REDIS_KEY_PREFIX>:pbx-budget"), and the
-    PBX_BUDGET_*/PBX_*_TIMEOUT settings. ``overrides`` replace any PBXClient argument."""
+    """A client configured like the product: PBX_API_URL/USER/PASSWORD, the shared budget
+    (``budget_from_env``), PBX_CONNECT_TIMEOUT/PBX_READ_TIMEOUT and PBX_TIME_ZONE.
+    ``overrides`` replace any PBXClient argument."""
     url = overrides.pop("base_url", None) or environ.get("PBX_API_URL", "")
     user = overrides.pop("user", None) or environ.get("PBX_API_USER", "")
     password = overrides.pop("password", None) or environ.get("PBX_API_PASSWORD", "")
@@ -564,54 +661,171 @@ def client_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any) -
         raise InvalidArgument("PBX_API_URL is not set (the PBX base URL)")
     if not user or not password:
         raise InvalidArgument("PBX_API_USER and PBX_API_PASSWORD must both be set")
+    for name, value in client_options_from_env(environ).items():
+        overrides.setdefault(name, value)
     if "budget" not in overrides:
         overrides["budget"] = budget_from_env(environ)
-    overrides.setdefault("connect_timeout", _env_float(environ, "PBX_CONNECT_TIMEOUT", 3.0))
-    overrides.setdefault("read_timeout", _env_float(environ, "PBX_READ_TIMEOUT", 10.0))
     return PBXClient(url, user, password, **overrides)
 
 
-def budget_from_env(environ: Mapping[str, str] = os.environ) -> Budget:
-    """RedisBudget when REDIS_URL is set (shared with the product), else a LocalBudget."""
-    limits = {
-        "requests": int(_env_float(environ, "PBX_BUDGET_REQUESTS", 18)),
-        "window": _env_float(environ, "PBX_BUDGET_WINDOW", 5.0),
-        "reserve": int(_env_float(environ, "PBX_ACTION_RESERVE", 1)),
-        "block_seconds": _env_float(environ, "PBX_BLOCK_SECONDS", 1800.0),
+def client_options_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """PBXClient's timeouts and time zone from PBX_CONNECT_TIMEOUT (3), PBX_READ_TIMEOUT (10,
+    the whole answer) and PBX_TIME_ZONE (Europe/Bratislava)."""
+    return {
+        "connect_timeout": _env_float(environ, "PBX_CONNECT_TIMEOUT", 3.0, positive=True),
+        "read_timeout": _env_float(environ, "PBX_READ_TIMEOUT", 10.0, positive=True),
+        "time_zone": _env_time_zone(environ),
     }
-    redis_url = environ.get("REDIS_URL", "")
-    if not redis_url:
-        return LocalBudget(**limits)
-    import redis  # only needed for the shared budget
-
-    prefix = environ.get("REDIS_KEY_PREFIX") or "wallboard"
-    key = environ.get("PBX_BUDGET_KEY") or f"{prefix}:{DEFAULT_BUDGET_KEY_SUFFIX}"
-    connection = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=3)
-    return RedisBudget(connection, key=key, **limits)
 
 
-def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+def budget_from_env(environ: Mapping[str, str] = os.environ, *, private: bool = False) -> Budget:
+    """The budget the product shares: a ``RedisBudget`` at REDIS_URL (default
+    redis://127.0.0.1:6379/0) on PBX_BUDGET_KEY (default "<REDIS_KEY_PREFIX or wallboard>:
+    pbx-budget"). ``private=True`` (and only that) gives an in-process ``LocalBudget`` instead,
+    which knows nothing of what other processes send.
+
+    Limits: PBX_BUDGET_REQUESTS (18) per PBX_BUDGET_WINDOW (5 s), PBX_ACTION_RESERVE (1),
+    PBX_BLOCK_SECONDS (1800), within the PBX's PBX_RATE_LIMIT (20/5); the longest hold is the
+    client's from PBX_CONNECT_TIMEOUT and PBX_READ_TIMEOUT (``exchange_hold``). PBX_BLOCK_FILE,
+    when set, keeps a 403's block in that file too (``FileBlockStore``), so that it survives a
+    loss of Redis's memory.
+    Refuses a bad value with ``InvalidArgument`` naming its variable; builds no connection.
+    """
+    limits = budget_limits_from_env(environ)
+    block_file = environ.get("PBX_BLOCK_FILE", "").strip()
+    store = FileBlockStore(block_file) if block_file else None
+    if private:
+        return LocalBudget(**limits, block_store=store)
+    url = redis_url_from_env(environ)
+    try:
+        connection = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+    except ValueError as exc:
+        raise InvalidArgument(f"REDIS_URL is not a Redis URL: {exc}") from None
+    return RedisBudget(connection, key=budget_key_from_env(environ), **limits, block_store=store)
+
+
+def budget_limits_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The budget's limits from the environment (see ``budget_from_env``), checked against
+    the PBX's limit with the offending variable named."""
+    pbx_limit = _env_rate_limit(environ, "PBX_RATE_LIMIT", PBX_LIMIT)
+    requests_ = _env_int(environ, "PBX_BUDGET_REQUESTS", 18, minimum=1)
+    window = _env_float(environ, "PBX_BUDGET_WINDOW", 5.0, positive=True)
+    reserve = _env_int(environ, "PBX_ACTION_RESERVE", 1, minimum=0)
+    block_seconds = _env_float(environ, "PBX_BLOCK_SECONDS", 1800.0, positive=True)
+    limit_requests, limit_window = pbx_limit
+    if requests_ > limit_requests:
+        raise InvalidArgument(
+            f"PBX_BUDGET_REQUESTS={requests_} is above the PBX's limit of {limit_requests} "
+            f"requests per {limit_window:g} s (PBX_RATE_LIMIT): one more blocks the IP"
+        )
+    if window < limit_window:
+        raise InvalidArgument(
+            f"PBX_BUDGET_WINDOW={window:g} is shorter than the PBX's window of "
+            f"{limit_window:g} s (PBX_RATE_LIMIT): the PBX would count more in its window"
+        )
+    if reserve >= requests_:
+        raise InvalidArgument(
+            f"PBX_ACTION_RESERVE={reserve} must be below PBX_BUDGET_REQUESTS={requests_}"
+        )
+    options = client_options_from_env(environ)
+    hold = exchange_hold(
+        connect_timeout=options["connect_timeout"], read_timeout=options["read_timeout"]
+    )
+    return {
+        "requests": requests_,
+        "window": window,
+        "reserve": reserve,
+        "block_seconds": block_seconds,
+        "max_hold": hold,
+        "pbx_limit": pbx_limit,
+    }
+
+
+def redis_url_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    return environ.get("REDIS_URL", "").strip() or DEFAULT_REDIS_URL
+
+
+def budget_key_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    prefix = environ.get("REDIS_KEY_PREFIX", "").strip() or "wallboard"
+    return environ.get("PBX_BUDGET_KEY", "").strip() or f"{prefix}:{DEFAULT_BUDGET_KEY_SUFFIX}"
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password, fit for an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _env_float(
+    environ: Mapping[str, str], name: str, default: float, *, positive: bool = False
+) -> float:
     text = environ.get(name, "").strip()
     if not text:
         return default
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        raise InvalidArgument(f"{name} must be a number, not {text!r}") from None
+        raise InvalidArgument(f"{name}={text!r} is not a number") from None
+    if positive and not number > 0:
+        raise InvalidArgument(f"{name}={text} must be positive")
+    return number
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        number = int(text)
+    except ValueError:
+        raise InvalidArgument(f"{name}={text!r} is not a whole number") from None
+    if number < minimum:
+        raise InvalidArgument(f"{name}={number} must be at least {minimum}")
+    return number
+
+
+def _env_rate_limit(
+    environ: Mapping[str, str], name: str, default: tuple[int, float]
+) -> tuple[int, float]:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    count, slash, seconds = text.partition("/")
+    try:
+        limit = (int(count), float(seconds))
+    except ValueError:
+        limit = (0, 0.0)
+    if not slash or limit[0] < 1 or not limit[1] > 0:
+        raise InvalidArgument(
+            f"{name}={text!r} must be REQUESTS/SECONDS, e.g. 20/5 (the PBX's limit)"
+        )
+    return limit
+
+
+def _env_time_zone(environ: Mapping[str, str]) -> tzinfo:
+    name = environ.get("PBX_TIME_ZONE", "").strip() or DEFAULT_TIME_ZONE
+    try:
+        return _time_zone(name)
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"PBX_TIME_ZONE={name!r} is not a known time zone (e.g. Europe/Bratislava)"
+        ) from None
 
 
 # --- helpers of the request path ---
 
 
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    # No retries: every attempt would be a request the budget did not grant.
-    adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=16)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["Accept"] = "application/json"
-    session.trust_env = False  # no ~/.netrc credentials or proxies sneaking in
-    return session
+def _time_zone(zone: str | tzinfo) -> tzinfo:
+    if isinstance(zone, tzinfo):
+        return zone
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgument(f"Unknown PBX time zone {zone!r}") from None
 
 
 def _transport_error(exc: requests.RequestException, method: str, path: str) -> PBXError:
@@ -631,8 +845,6 @@ def _transport_error(exc: requests.RequestException, method: str, path: str) -> 
 
 def _is_read_timeout(exc: BaseException) -> bool:
     # requests wraps a read timeout *while reading the body* as a ConnectionError.
-    from urllib3.exceptions import ReadTimeoutError
-
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -97,12 +97,31 @@ class ProtocolError(PBXError):
 class BudgetExhausted(PBXError):
     """The shared request budget had no slot within the caller's maximum wait.
 
-    No request was sent. ``retry_after`` is how many seconds until the next slot frees.
+    No request was sent. ``retry_after`` is how many seconds until the next slot is expected
+    to free (an estimate: a slot still in flight may end sooner or later).
     """
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
         self.retry_after = max(0.0, retry_after)
-        super().__init__(f"PBX request budget exhausted, next slot in {self.retry_after:.1f} s")
+        super().__init__(
+            message or f"PBX request budget exhausted, next slot in {self.retry_after:.1f} s"
+        )
+
+
+class GrantExpired(BudgetExhausted):
+    """The process got to send too long after its grant (it was descheduled or starved), so it
+    did not send: a request that late could reach the PBX outside the hold its slot covers.
+
+    No request was sent and the slot was given back; asking again is safe.
+    """
+
+    def __init__(self, *, late: float, limit: float) -> None:
+        self.late = late
+        super().__init__(
+            0.0,
+            f"Nothing was sent: this process got to send {late:.2f} s after its budget grant "
+            f"(at most {limit:g} s)",
+        )
 
 
 class BudgetUnavailable(PBXError):

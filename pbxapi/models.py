@@ -14,15 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from pbxapi.errors import ProtocolError
 
 logger = logging.getLogger(__name__)
 
-PBX_TZ = ZoneInfo("Europe/Bratislava")
 WHEN_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _MISSING = object()
@@ -124,8 +122,11 @@ def opt_bool(payload: Mapping[str, Any], name: str, where: str, default: bool = 
     raise ProtocolError(f"The PBX sent {value!r} for '{name}' in {where}, expected true or false")
 
 
-def req_datetime(payload: Mapping[str, Any], name: str, where: str) -> datetime:
-    """PBX local time without a zone ("YYYY-MM-DD HH:MM:SS") as an aware Bratislava datetime."""
+def req_datetime(
+    payload: Mapping[str, Any], name: str, where: str, *, time_zone: tzinfo | None
+) -> datetime:
+    """PBX local time without a zone ("YYYY-MM-DD HH:MM:SS") as an aware datetime in the PBX's
+    ``time_zone``; without one, as the PBX sent it (naive unless it carried an offset)."""
     text = req_str(payload, name, where).strip()
     try:
         parsed = datetime.strptime(text, WHEN_FORMAT)
@@ -136,9 +137,11 @@ def req_datetime(payload: Mapping[str, Any], name: str, where: str) -> datetime:
             raise ProtocolError(
                 f"The PBX sent {text!r} for '{name}' in {where}, expected YYYY-MM-DD HH:MM:SS"
             ) from None
+    if time_zone is None:
+        return parsed
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=PBX_TZ)
-    return parsed.astimezone(PBX_TZ)
+        return parsed.replace(tzinfo=time_zone)
+    return parsed.astimezone(time_zone)
 
 
 def call_forwarding_value(payload: Mapping[str, Any], where: str) -> str | None:
@@ -458,13 +461,15 @@ class CdrRow(PBXModel):
     _KNOWN = (*_TEXT, "id", "when", "duration", "complete_duration")
 
     @classmethod
-    def from_payload(cls, payload: Any) -> CdrRow:
+    def from_payload(cls, payload: Any, *, time_zone: tzinfo | None = None) -> CdrRow:
+        """``time_zone``: the PBX's, which its ``when`` is in (the client passes its own);
+        without it ``when`` stays as sent, naive."""
         where = "a CDR row"
         data = expect_dict(payload, where)
         text = {name: opt_str(data, name, where) for name in cls._TEXT}
         return cls(
             id=req_int(data, "id", where),
-            when=req_datetime(data, "when", where),
+            when=req_datetime(data, "when", where, time_zone=time_zone),
             duration=count_int(data, "duration", where),
             complete_duration=opt_int(data, "complete_duration", where),
             extra=_extra(data, cls._KNOWN),

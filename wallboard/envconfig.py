@@ -8,7 +8,10 @@ A secret may also come from a file named by ``<NAME>_FILE`` (Docker/Kubernetes s
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -70,3 +73,59 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_rate(name: str, default: tuple[int, float]) -> tuple[int, float]:
+    """A rate written REQUESTS/SECONDS (``20/5``)."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    count, slash, seconds = value.strip().partition("/")
+    try:
+        rate = (int(count), float(seconds))
+    except ValueError:
+        rate = (0, 0.0)
+    if not slash or rate[0] < 1 or not rate[1] > 0:
+        raise ImproperlyConfigured(f"{name}={value!r} must be REQUESTS/SECONDS, e.g. 20/5")
+    return rate
+
+
+def env_time_zone(name: str, default: str) -> str:
+    """An IANA time zone name (Europe/Bratislava); refused if this machine does not know it."""
+    value = env_str(name, default) or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a known time zone (e.g. Europe/Bratislava)"
+        ) from None
+    return value
+
+
+def env_url(name: str, default: str) -> str:
+    """An http(s) URL without a trailing slash."""
+    value = (env_str(name, default) or default).rstrip("/")
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an http(s) URL")
+    return value
+
+
+def local_secret(path: Path) -> str:
+    """A random secret kept in ``path``, created (readable by this user only) on first use.
+
+    For a single machine without SECRET_KEY (a checkout where `make run` and `manage.py` commands
+    in another terminal must share one key). Several web nodes must share one SECRET_KEY.
+    """
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(50)
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secret)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()  # another process made it meanwhile
+    return secret

@@ -1,19 +1,25 @@
 """Every Celery beat entry of the product, each with the reason it exists.
 
-Exactly one beat may run per installation (two would double the tick rate; the poll lock keeps
-that safe but wasteful): `make run` embeds it in its single worker (`worker -B`), production
-runs one `celery -A wallboard beat` service (docs/architecture.md).
+Exactly one beat may run per installation (two would double the tick rate; the locks keep that
+safe but wasteful): `make run` embeds it in its single worker (`worker -B`), production runs
+one `celery -A wallboard beat` service (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+from celery.schedules import crontab
 from django.conf import settings
 
+from wallboard.history.tasks import CDR_POLL_TASK, CDR_PURGE_TASK
 from wallboard.live.tasks import POLL_TASK
+
+# The retention purge runs when call centres are quiet (CELERY_TIMEZONE, the installation's).
+PURGE_HOUR, PURGE_MINUTE = 3, 17
 
 
 def beat_schedule() -> dict[str, dict]:
     tick = settings.POLL_TICK_SECONDS
+    cdr_period = settings.CDR_POLL_SECONDS
     return {
         # The poller. Every tick spends the polling share of the PBX budget on what is most out
         # of date (wallboard.live.poller); ticking often keeps the budget busy so a queue's
@@ -24,5 +30,21 @@ def beat_schedule() -> dict[str, dict]:
             "task": POLL_TASK,
             "schedule": tick,
             "options": {"expires": tick},
+        },
+        # The call history: today's new call records (one background request, two while
+        # yesterday settles), then today's figures for the boards from the KPI engine. A run
+        # that waited longer than a period is dropped (the next one reads everything new
+        # anyway), and a lock in the task keeps two runs from overlapping.
+        "history-cdr-poll": {
+            "task": CDR_POLL_TASK,
+            "schedule": cdr_period,
+            "options": {"expires": cdr_period},
+        },
+        # Call records past CDR_RETENTION_DAYS, once a day rather than in every CDR poll: a
+        # large delete (retention just switched on) must not hold up the boards' figures.
+        "history-cdr-purge": {
+            "task": CDR_PURGE_TASK,
+            "schedule": crontab(hour=PURGE_HOUR, minute=PURGE_MINUTE),
+            "options": {"expires": 3600},
         },
     }

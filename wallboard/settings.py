@@ -3,32 +3,40 @@ through the typed helpers in ``wallboard.envconfig``; README.md lists every vari
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from wallboard.envconfig import env_bool, env_float, env_int, env_list, env_str
+from wallboard.envconfig import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    env_time_zone,
+    env_url,
+    local_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("WALLBOARD_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        # A production instance must never run on a key that is published in this repository.
-        raise ImproperlyConfigured(
-            "SECRET_KEY is required when DEBUG is off (or set SECRET_KEY_FILE)"
-        )
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG=1"  # noqa: S105
+# Never a key published in this repository: without SECRET_KEY (or SECRET_KEY_FILE) this machine
+# makes its own once and keeps it in VAR_DIR, so `make run` and the manage.py commands beside it
+# agree. Several web nodes must be given one shared SECRET_KEY.
+SECRET_KEY = env_str("SECRET_KEY") or local_secret(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-# Where the product is reached from outside, for the kiosk URLs that commands print.
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where the product is reached from outside: the kiosk URLs that commands print, and the origin
+# that may post forms and open websockets (CSRF_TRUSTED_ORIGINS defaults to it).
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
 
 INSTALLED_APPS = [
     "daphne",
@@ -40,8 +48,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "wallboard.live",
     "wallboard.history",
     "wallboard.control",
@@ -51,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "wallboard.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -59,6 +68,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "wallboard.outage.OutageMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "wallboard.urls"
@@ -107,6 +119,22 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Logins (/login/ and /admin/) go through django-axes first: after AXES_FAILURE_LIMIT failures for
+# one username from one address, that pair is locked out for AXES_COOLOFF_TIME. Attempts are kept
+# in the database, so every web process and node counts the same failures.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The client's address is Daphne's: behind a proxy, Daphne takes it from X-Forwarded-For only when
+# started with --proxy-headers (docs/deployment.md), so a client cannot forge it here.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -119,8 +147,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("sk", _("Slovak")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env_str("TIME_ZONE", "Europe/Bratislava")
-PBX_TIME_ZONE = env_str("PBX_TIME_ZONE", "Europe/Bratislava")
+TIME_ZONE = env_time_zone("TIME_ZONE", "Europe/Bratislava")
+PBX_TIME_ZONE = env_time_zone("PBX_TIME_ZONE", "Europe/Bratislava")
 USE_I18N = True
 USE_TZ = True
 
@@ -142,8 +170,29 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# --- Behind HTTPS (a TLS-terminating proxy in front of Daphne): one switch -----------------
+HTTPS = env_bool("HTTPS", False)
+# SECURE_COOKIES alone (older deployments) still marks the cookies secure.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS or env_bool("SECURE_COOKIES", False)
+if HTTPS:
+    # The proxy says which scheme the browser used; only a proxy that sets (and strips) this
+    # header may be in front (docs/deployment.md).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # The container's own health check speaks plain HTTP to Daphne.
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$"]
+    SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Everything the pages load comes from here: no CDN, no inline script, no third-party frame.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
 
 # --- Redis: snapshots, the shared PBX request budget, the channel layer and Celery's broker ---
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -176,6 +225,21 @@ PBX_CONNECT_TIMEOUT = env_float("PBX_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 PBX_READ_TIMEOUT = env_float("PBX_READ_TIMEOUT", 10.0, minimum=0.1)
 PBX_BUDGET_REQUESTS = env_int("PBX_BUDGET_REQUESTS", 18, minimum=1)
 PBX_BUDGET_WINDOW = env_float("PBX_BUDGET_WINDOW", 5.0, minimum=0.1)
+# The PBX's own limit (20 requests in any 5 s; one more blocks the IP for 30 minutes), the same
+# variable as `python -m pbxapi` reads. A budget that could exceed it is refused at start-up: at
+# most that many requests, over at least as long.
+PBX_RATE_LIMIT = env_rate("PBX_RATE_LIMIT", (20, 5.0))
+_limit_requests, _limit_seconds = PBX_RATE_LIMIT
+if _limit_requests < PBX_BUDGET_REQUESTS:
+    raise ImproperlyConfigured(
+        f"PBX_BUDGET_REQUESTS={PBX_BUDGET_REQUESTS} is above the PBX's limit of "
+        f"{_limit_requests} requests per {_limit_seconds:g} s (PBX_RATE_LIMIT)"
+    )
+if _limit_seconds > PBX_BUDGET_WINDOW:
+    raise ImproperlyConfigured(
+        f"PBX_BUDGET_WINDOW={PBX_BUDGET_WINDOW:g} is shorter than the PBX's window of "
+        f"{_limit_seconds:g} s (PBX_RATE_LIMIT): the budget could exceed its limit"
+    )
 PBX_ACTION_RESERVE = env_int("PBX_ACTION_RESERVE", 1, minimum=0)
 PBX_BLOCK_SECONDS = env_float("PBX_BLOCK_SECONDS", 1800.0, minimum=1)
 if PBX_ACTION_RESERVE >= PBX_BUDGET_REQUESTS:
@@ -191,8 +255,6 @@ POLL_EXTENSIONS_SECONDS = env_float("POLL_EXTENSIONS_SECONDS", 60.0, minimum=5)
 POLL_QUEUE_LIST_SECONDS = env_float("POLL_QUEUE_LIST_SECONDS", 300.0, minimum=10)
 # Queues that no open board watches are refreshed at most this often.
 POLL_UNWATCHED_SECONDS = env_float("POLL_UNWATCHED_SECONDS", 30.0, minimum=1)
-# Today's new call records (answered/missed/service level) are fetched this often: one request.
-POLL_KPI_SECONDS = env_float("POLL_KPI_SECONDS", 120.0, minimum=5)
 # After PBX timeouts/5xx the poller waits base * 2^(failures-1) seconds (with jitter), capped.
 POLL_BACKOFF_BASE_SECONDS = env_float("POLL_BACKOFF_BASE_SECONDS", 1.0, minimum=0.05)
 POLL_BACKOFF_MAX_SECONDS = env_float("POLL_BACKOFF_MAX_SECONDS", 60.0, minimum=0.1)
@@ -259,12 +321,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"{REDIS_KEY_PREFIX}-tasks")
 CELERY_TIMEZONE = TIME_ZONE
+# Logging is Django's (LOGGING): one handler, one line per record, secrets redacted.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST API ---
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "wallboard.api.tokens.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -274,15 +338,31 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Live queue snapshots and agent actions for the VIPTel hosted PBX.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name for a choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {"ServiceLevelFormulaEnum": "wallboard.history.kpi.FORMULAS"},
 }
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact": {"()": "wallboard.logs.RedactSecrets"},
+        "one_line_refusals": {"()": "wallboard.logs.OneLineRefusals"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_line_refusals", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's default configuration gives these their own console handler: with the root's
+        # every record would be printed twice. They go to the root's handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
         "daphne": {"level": "WARNING"},
         # The poll runs every second: one "sent"/"succeeded" line each would drown what matters.
         "celery.beat": {"level": "WARNING"},

@@ -73,6 +73,8 @@ def main() -> None:
     from django.conf import settings
     from django.core.management import call_command, get_commands
 
+    from wallboard.live.pbx import pbx_budget
+
     redis_url = urlparse(settings.REDIS_URL)
     redis_host, redis_port = redis_url.hostname or "127.0.0.1", redis_url.port or 6379
     if not _port_open(redis_host, redis_port):
@@ -120,6 +122,8 @@ def main() -> None:
             "--password-env",
             "SIMULATOR_SECRET",
         ]
+        # A week of call history behind today, and a weekday's traffic on weekends too: a demo.
+        sim_args += ["--history-days", "7", "--busy-weekends"]
         sim_args += _simulated_day_start(settings.PBX_TIME_ZONE)
         sim = subprocess.Popen(  # noqa: S603
             sim_args,
@@ -128,17 +132,27 @@ def main() -> None:
         )
         procs.append(("simulator", sim))
         _wait_for_port(host, port, sim, "The PBX simulator")
+        # A simulator that just started has counted no request: the shared budget need not
+        # wait out a cold start (it would, after a Redis restart, for a real PBX).
+        pbx_budget().declare_unused()
         lines.append(
-            f"PBX:        simulator at {settings.PBX_BASE_URL} "
-            f"(try: PBX_API_URL={settings.PBX_BASE_URL} PBX_API_USER={settings.PBX_USER} "
-            f"PBX_API_PASSWORD=... {PY} -m pbxapi queues)"
+            f"PBX:        simulator at {settings.PBX_BASE_URL} (try: {PY} -m pbxapi queues)"
         )
 
     if "demo_setup" in get_commands():
         call_command("demo_setup")
 
     daphne = subprocess.Popen(  # noqa: S603
-        [PY, "-m", "daphne", "-b", web_host, "-p", str(web_port), "wallboard.asgi:application"],
+        [
+            PY,
+            "-m",
+            "wallboard.web",
+            "-b",
+            web_host,
+            "-p",
+            str(web_port),
+            "wallboard.asgi:application",
+        ],
         cwd=ROOT,
     )
     procs.append(("daphne", daphne))

@@ -7,3 +7,6 @@ urlpatterns = [
     path("api/v1/", include("wallboard.api.urls")),
     path("", include("wallboard.boards.urls")),
 ]
+
+# Redis or the database away: 503 with a page that retries by itself (wallboard.outage).
+handler500 = "wallboard.outage.server_error"

@@ -2,8 +2,8 @@
 
 Every request is first counted by the per-IP rate limiter (also unauthenticated ones, as the real
 PBX sees them), then the injected fault (if any) applies, then Basic auth, then the route.
-Error bodies for 401/403/404/405/5xx are small HTML pages (the live service's were never recorded);
-a missing parameter is HTTP 400 with a JSON body.
+Error bodies for 401/403/404/405/5xx are small HTML pages (API_NOTES.md gives none for the live
+service); a missing parameter is HTTP 400 with a JSON body.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ import secrets
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from wallboard.api.tokens import api_token_create
 from wallboard.control.models import MemberAction
 from wallboard.live import selectors
 from wallboard.live.services import queue_refresh, source_fetch
@@ -64,7 +64,7 @@ def snapshots(pbx):
 
 def token_client(user) -> APIClient:
     client = APIClient(enforce_csrf_checks=True)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user).secret}")
     return client
 
 
@@ -327,25 +327,37 @@ def test_a_pbx_that_is_down_is_502(snapshots, admin_user):
 # --- health and schema -------------------------------------------------------------------------
 
 
-def test_health_needs_no_login_and_shows_no_secret(snapshots, settings):
+def test_health_needs_no_login_and_says_only_the_status(snapshots, settings):
     client = APIClient(enforce_csrf_checks=True)
     response = client.get("/api/v1/health/")
     assert response.status_code == 200
-    body = response.json()
-    assert body["pbx"]["state"] == "ok"
-    text = response.content.decode()
-    for secret in (settings.PBX_SECRET, settings.PBX_USER, settings.PBX_BUDGET_KEY):
-        assert secret not in text
-    assert response.json() == as_json(selectors.health_get())
+    assert response.json() == {"status": "up"}
+
+
+def test_health_details_need_a_login_or_a_token(snapshots, settings, admin_user):
+    for client in (token_client(admin_user), session_client(admin_user)):
+        response = client.get("/api/v1/health/")
+        body = response.json()
+        assert body["status"] == "up" and body["pbx"]["state"] == "ok"
+        text = response.content.decode()
+        for secret in (settings.PBX_SECRET, settings.PBX_USER, settings.PBX_BUDGET_KEY):
+            assert secret not in text
+        assert body == as_json(selectors.health_get())
 
 
 def test_health_says_blocked(snapshots, admin_user):
     queue = first_queue(snapshots)
     snapshots.centre.set_fault("forbidden")
     token_client(admin_user).post(action_url(queue, a_member(snapshots, queue), "pause"))
-    body = APIClient().get("/api/v1/health/").json()
+    assert APIClient().get("/api/v1/health/").json() == {"status": "blocked"}
+    body = token_client(admin_user).get("/api/v1/health/").json()
     assert body["pbx"]["state"] == "blocked"
     assert body["pbx"]["blocked_until"] is not None
+
+
+def test_health_says_degraded_when_the_data_is_stale(snapshots, settings):
+    settings.BOARD_STALE_SECONDS = 0.001
+    assert APIClient().get("/api/v1/health/").json() == {"status": "degraded"}
 
 
 def test_reads_are_503_when_redis_is_away(admin_user):

@@ -18,6 +18,9 @@ ENDPOINTS = {
     "/api/v1/queues/{queue}/members/{extension}/unpause": {"post"},
     "/api/v1/queues/{queue}/members/{extension}/add": {"post"},
     "/api/v1/queues/{queue}/members/{extension}/remove": {"post"},
+    "/api/v1/reports/queues/": {"get"},
+    "/api/v1/reports/agents/": {"get"},
+    "/api/v1/calls/": {"get"},
     "/api/v1/health/": {"get"},
 }
 
@@ -64,3 +67,34 @@ def test_every_action_documents_its_answers():
     assert pause["security"]  # the others require the session or a token
     snapshot = schema["components"]["schemas"]["QueueSnapshot"]["properties"]
     assert {"members", "waiting", "counts", "fetched", "version"} <= set(snapshot)
+
+
+@pytest.mark.parametrize(
+    ("path", "parameters"),
+    [
+        ("/api/v1/reports/queues/", {"from", "to", "queues", "interval"}),
+        ("/api/v1/reports/agents/", {"from", "to", "queues"}),
+        (
+            "/api/v1/calls/",
+            {"from", "to", "queues", "agent", "outcome", "caller", "page", "page_size"},
+        ),
+    ],
+)
+def test_every_history_endpoint_documents_its_parameters_and_answers(path, parameters):
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    operation = schema["paths"][path]["get"]
+    assert {p["name"] for p in operation["parameters"]} == parameters
+    assert all(p.get("description") for p in operation["parameters"])
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "503"}
+    assert all(r.get("description") for code, r in operation["responses"].items() if code != "200")
+    assert operation["security"]
+
+
+def test_the_snapshot_schema_has_todays_figures_and_the_staffing_hint():
+    components = APIClient().get("/api/v1/schema/?format=json").json()["components"]["schemas"]
+    kpi = components["Kpi"]["properties"]
+    assert {"answered_today", "missed_today", "service_level", "sl_target_seconds"} <= set(kpi)
+    assert {"asa", "abandon_rate", "computed_at"} <= set(kpi)
+    assert {"answered", "talk_seconds"} <= set(components["Member"]["properties"])
+    assert "needed" in components["Staffing"]["properties"]
+    assert "staffing" in components["QueueSnapshot"]["properties"]

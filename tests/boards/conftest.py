@@ -14,14 +14,14 @@ from django.contrib.auth.models import Group
 
 from wallboard.control.access import ADMIN_GROUP
 from wallboard.control.models import TeamLeadAssignment
+from wallboard.live.snapshots import KPI_UNKNOWN
+from wallboard.live.snapshots import iso as live_iso
 
 QUEUE_A = 100
 QUEUE_B = 101
 
 
 def iso(ts: float) -> str:
-    from wallboard.live.snapshots import iso as live_iso
-
     return live_iso(ts)
 
 
@@ -37,6 +37,8 @@ def member(ext: int, name: str, state: str, *, since: float, paused: bool = Fals
         "calls_taken": 3,
         "last_call_taken_ago": 120,
         "call": None,
+        "answered": None,
+        "talk_seconds": None,
     }
 
 
@@ -61,7 +63,8 @@ def snapshot(queue: int, name: str, members: list[dict], *, waiting: int = 0, no
         "longest_wait_since": iso(now - 30) if waiting else None,
         "waiting": [],
         "members": members,
-        "kpi": {"answered_today": None, "missed_today": None, "service_level": None},
+        "kpi": dict(KPI_UNKNOWN),
+        "staffing": None,
     }
 
 

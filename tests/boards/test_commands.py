@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -10,6 +13,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from tests.conftest import ROOT
 from wallboard.boards import kiosks
 from wallboard.boards.management.commands.demo_setup import DEMO_ADMIN
 from wallboard.boards.models import KioskToken
@@ -117,3 +121,30 @@ def test_demo_setup_prints_the_admin_password_only_on_the_first_run(
     assert kiosks.kiosk_from_token(token_in(second)) is not None
     assert kiosks.kiosk_from_token(first_kiosk) is None
     assert KioskToken.objects.active().filter(is_demo=True).count() == 1
+
+
+def test_readme_commands_work_beside_make_run_without_extra_environment(tmp_path):
+    """A second terminal has neither DEBUG nor SECRET_KEY: the commands still work, and share
+    the key `make run` uses (one made once in the var directory)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    env.update(WALLBOARD_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite://{tmp_path / 'db.sqlite3'}")
+
+    def manage(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+
+    manage("migrate", "--verbosity=0")
+    manage("shell", "-c", "from django.contrib.auth import get_user_model; "
+           "get_user_model().objects.create_user('ops')")  # fmt: skip
+    assert manage("api_token", "ops").startswith("wbt_")
+    assert "/kiosk/" in manage("kiosk_token", "create", "Hall")
+    assert "Hall" in manage("kiosk_token", "list")
+    key = (tmp_path / "secret_key").read_text()
+    assert len(key) >= 50 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"

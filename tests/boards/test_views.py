@@ -5,11 +5,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.boards.conftest import QUEUE_A, QUEUE_B
+from tests.boards.conftest import QUEUE_A, QUEUE_B, store_snapshot
 from wallboard.boards.models import Board, QueueDisplay
 from wallboard.boards.services import kiosk_token_create, kiosk_token_revoke
 from wallboard.control.models import MemberAction
@@ -68,6 +68,68 @@ def test_the_console_paints_the_cached_snapshot_on_the_server(client_for, live_d
     assert {q["queue"] for q in config["queues"]} == {QUEUE_A, QUEUE_B}
     assert [e["extension"] for e in config["extensions"]] == [201, 202, 203]
     assert config["time_zone"] == "Europe/Bratislava"
+
+
+def _with_todays_figures(data: dict) -> dict:
+    """Queue A's snapshot with today's figures published (shapes of wallboard.live.shapes)."""
+    snapshot = dict(data)
+    snapshot["kpi"] = {
+        **snapshot["kpi"],
+        "answered_today": 41,
+        "missed_today": 3,
+        "service_level": 87.46,
+        "service_level_met": True,
+        "sl_target_seconds": 30,
+        "asa": 13.5,
+        "abandon_rate": 4.9,
+    }
+    snapshot["staffing"] = {
+        "needed": 4, "capped": False, "max_agents": 200, "window_seconds": 1800, "calls": 24,
+        "min_calls": 10, "arrivals_per_hour": 48.0, "aht": 185.5, "traffic": 2.47,
+        "target_seconds": 30, "target_percent": 80, "service_level": 83.1, "asa": 9.9,
+    }  # fmt: skip
+    snapshot["members"] = [
+        {**m, "answered": 7 if m["extension"] == 201 else 0,
+         "talk_seconds": 1290 if m["extension"] == 201 else 0}
+        for m in snapshot["members"]
+    ]  # fmt: skip
+    return store_snapshot(snapshot)
+
+
+@pytest.mark.parametrize("page", ["console", "tv"])
+def test_the_first_paint_shows_todays_figures_the_staffing_hint_and_each_agents_day(
+    client_for, live_data, page
+):
+    _with_todays_figures(live_data[QUEUE_A])
+    if page == "tv":
+        Board.objects.create(name="Sales floor", slug="sales", queues=[QUEUE_A, QUEUE_B])
+        response = client_for("admin").get(reverse("board_tv", args=["sales"]))
+    else:
+        response = client_for("admin").get(reverse("console"))
+    html = response.content.decode().split("<template")[0]
+    panel = section(html, QUEUE_A)
+
+    def field(name: str) -> str:
+        match = re.search(rf'data-f="{name}"[^>]*>([^<]*)<', panel)
+        assert match, name
+        return match.group(1)
+
+    assert (field("answered"), field("missed"), field("sl")) == ("41", "3", "87 %")
+    assert (field("sl-target"), field("asa"), field("abandon")) == ("30", "0:14", "5 %")
+    assert 'data-f="sl" data-met="yes"' in panel
+    assert (field("needed"), field("taking")) == ("4", "1")  # Jana available, Peter paused
+    basis = "Erlang C: 24 calls in the last 30 min, average talk 3:06, goal 80 % within 30 s"
+    assert f'title="{basis}"' in panel
+    jana = panel[panel.index('data-ext="201"') :]
+    assert re.search(r'data-f="calls"[^>]*>7<', jana)
+    assert re.search(r'data-f="talk"[^>]*>21:30<', jana)
+    # Queue B: nothing published yet.
+    other = section(html, QUEUE_B)
+    assert re.search(r'data-f="asa"[^>]*>—<', other) and 'data-f="sl-t" hidden' in other
+    assert re.search(r'data-f="needed"[^>]*>—<', other)
+    config = page_config(response)
+    assert config["taking_calls"] == ["available", "ringing", "on_call"]
+    assert "sl_target" not in config["thresholds"]  # the target comes with the figures
 
 
 def test_a_viewer_gets_no_action_buttons(client_for, live_data):
@@ -270,3 +332,140 @@ def test_the_audit_page_shows_bratislava_time(client_for, users):
     MemberAction.objects.filter(pk=row.pk).update(created=datetime(2026, 7, 1, 8, 0, tzinfo=UTC))
     html = client_for("admin").get(reverse("audit")).content.decode()
     assert "2026-07-01 10:00:00" in html  # CEST = UTC+2
+
+
+# --- login brute force -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/login/", "/admin/login/"])
+def test_guessing_a_password_locks_the_pair_out_even_for_the_right_one(
+    client, users, url, settings
+):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(2):
+        response = client.post(url, {"username": "admin", "password": "wrong"})
+        assert response.status_code == 200  # the form again, with its error
+    assert client.post(url, {"username": "admin", "password": "wrong"}).status_code == 429
+    locked = client.post(url, {"username": "admin", "password": "pw-admin-123"})
+    assert locked.status_code == 429
+    # Another account from the same address is not locked.
+    other = client.post("/login/", {"username": "viewer", "password": "pw-viewer-123"})
+    assert other.status_code == 302
+
+
+def test_a_successful_login_forgets_earlier_failures(client, users, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(2):
+        client.post("/login/", {"username": "viewer", "password": "wrong"})
+    assert (
+        client.post("/login/", {"username": "viewer", "password": "pw-viewer-123"}).status_code
+        == 302
+    )
+    client.post("/logout/")
+    for _ in range(2):
+        client.post("/login/", {"username": "viewer", "password": "wrong"})
+    assert (
+        client.post("/login/", {"username": "viewer", "password": "pw-viewer-123"}).status_code
+        == 302
+    )
+
+
+# --- the audit page: pending and unknown outcomes, bad filters --------------------------------
+
+
+def test_the_audit_page_shows_pending_and_unknown_outcomes(client_for, users):
+    def record(minutes_ago: int, ok) -> None:
+        row = MemberAction.objects.create(
+            user=users["admin"], username="admin", source="api", queue=QUEUE_A, extension=201,
+            action="pause", ok=ok,
+        )  # fmt: skip
+        MemberAction.objects.filter(pk=row.pk).update(
+            created=timezone.now() - timedelta(minutes=minutes_ago)
+        )
+
+    record(0, None)  # asking the PBX right now
+    record(10, None)  # its process died before the PBX answered
+    record(5, True)
+    html = client_for("admin").get(reverse("audit")).content.decode()
+    assert html.count('class="pill pending"') == 1
+    assert html.count('class="pill unknown"') == 1
+    assert html.count('class="pill ok"') == 1
+    pending = client_for("admin").get(reverse("audit"), {"ok": "pending"}).content.decode()
+    assert pending.count("<tr class=") == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_to": "9999-12-31"},
+        {"date_from": "0001-01-01"},
+        {"date_from": "2026-11-30", "date_to": "2026-11-01"},
+        {"queue": "99999999999999999999"},
+        {"date_from": "not-a-date"},
+    ],
+)
+def test_bad_audit_filters_are_a_400_that_says_why(client_for, users, query):
+    response = client_for("admin").get(reverse("audit"), query)
+    assert response.status_code == 400
+    assert 'class="error"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "queues", ["99999999999999999999", "²", "1,abc", "-5", ",".join(map(str, range(1, 300)))]
+)
+def test_bad_console_queues_are_a_400(client_for, live_data, queues):
+    response = client_for("admin").get(reverse("console"), {"queues": queues})
+    assert response.status_code == 400
+    assert "queues" in response.content.decode()
+
+
+# --- Redis or the database away ----------------------------------------------------------------
+
+
+def test_pages_are_a_retrying_503_while_redis_is_away(client_for, users):
+    client = client_for("admin")
+    issued = kiosk_token_create(name="Hall")
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):  # nothing listens on port 1
+        for url in (reverse("console"), reverse("kiosk", kwargs={"token": issued.secret})):
+            response = client.get(url)
+            assert response.status_code == 503, url
+            assert response["Retry-After"] == "10"
+            html = response.content.decode()
+            assert '<meta http-equiv="refresh" content="10">' in html
+        api = client.get("/api/v1/queues/")
+        assert api.status_code == 503 and "detail" in api.json()
+    assert client.get(reverse("console")).status_code == 200  # back as soon as Redis is
+
+
+def test_pages_are_a_retrying_503_while_the_database_is_away(client_for, live_data, monkeypatch):
+    from django.db import OperationalError
+
+    from wallboard.boards import selectors
+
+    def database_gone(**kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(selectors, "page_data", database_gone)
+    response = client_for("admin").get(reverse("console"))
+    assert response.status_code == 503
+    assert '<meta http-equiv="refresh"' in response.content.decode()
+
+
+def test_a_failure_outside_a_view_is_a_503_too(rf):
+    """A session saved while the database is away fails in a middleware, past the views."""
+    import sys
+
+    from django.db import OperationalError
+
+    from wallboard.outage import server_error
+
+    try:
+        raise OperationalError("the database went away")
+    except OperationalError:
+        assert sys.exc_info()[0] is OperationalError
+        response = server_error(rf.get("/console/"))
+    assert response.status_code == 503
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        assert server_error(rf.get("/console/")).status_code == 500

@@ -124,9 +124,13 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page_factory(browser):
     """New isolated browser pages (own cookies), closed after the test, which fails if a page
-    threw an uncaught JavaScript error."""
+    threw an uncaught JavaScript error or the Content-Security-Policy refused something."""
     contexts = []
     js_errors: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            js_errors.append(message.text)
 
     def new(width: int = 1920, height: int = 1080, locale: str = "en-GB"):
         context = browser.new_context(
@@ -138,6 +142,7 @@ def page_factory(browser):
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: js_errors.append(str(error)))
+        page.on("console", console)
         return page
 
     yield new
@@ -182,6 +187,80 @@ def kiosk_url(stack: Stack, name: str, *queues: int) -> str:
     url = stack.manage(*args).strip()
     assert url.startswith(stack.base_url + "/kiosk/"), url
     return url
+
+
+# The call history's beat entry, run now: read the simulator's new call records and publish
+# today's figures to the boards, at the simulator's clock (scripted calls move it ahead of the
+# wall clock). A run the budget or another run held off is tried again.
+PUBLISH_SCRIPT = """
+import time
+from datetime import UTC, datetime
+from wallboard.history.services import cdr_poll_tick
+for _attempt in range(40):
+    report = cdr_poll_tick(now=datetime.fromtimestamp({now!r}, UTC))
+    if report is not None and not report.deferred and report.failed is None:
+        break
+    time.sleep(0.25)
+else:
+    raise SystemExit(f"the call history could not read the PBX: {{report}}")
+"""
+
+
+def history_forgotten(stack: Stack) -> None:
+    """No call records or read cursors in the file database: the browser tests share it for
+    the session, and each has a simulator of its own (whose ids start again at 1)."""
+    stack.manage(
+        "shell",
+        "-c",
+        "from wallboard.history.models import CallRecord, CdrDayCursor; "
+        "CallRecord.objects.all().delete(); CdrDayCursor.objects.all().delete()",
+    )
+
+
+def todays_figures_published(stack: Stack) -> None:
+    stack.manage("shell", "-c", PUBLISH_SCRIPT.format(now=stack.sim.centre.now()))
+
+
+def calls_made(stack: Stack, queue: int, waits: list[int], *, talk: int = 5) -> list[int]:
+    """Answered calls of ``queue`` (one per wait in seconds, the queue's agents in turn, each
+    talking ``talk`` seconds), then one caller who gave up after 40 s. Returns the agents."""
+    centre = stack.sim.centre
+    agents = centre.members(queue)[:2]
+    for number, wait in enumerate(waits):
+        agent = agents[number % len(agents)]
+        centre.add_waiting_caller(queue, wait_time=wait)
+        centre.start_call(queue, agent)
+        centre.advance(talk, live=False)
+        centre.end_call(agent)
+    centre.abandon_caller(centre.add_waiting_caller(queue, wait_time=40))
+    return agents
+
+
+# What a queue panel shows, field by field (what ticks in the browser left out), as the page
+# has it now: the server's first paint with scripts off, or the scripts' rendering.
+PANEL_FIELDS = """(queue) => {
+  const panel = document.querySelector(`.q[data-queue="${queue}"]`);
+  const skip = new Set(["longest", "time", "agents", "result", "add"]);
+  const text = (el) => el.textContent.replace(/\\s+/g, " ").trim();
+  const shown = {};
+  for (const el of panel.querySelectorAll("[data-f]")) {
+    if (skip.has(el.dataset.f)) continue;
+    const row = el.closest("[data-ext]");
+    shown[row ? `${row.dataset.ext}:${el.dataset.f}` : el.dataset.f] = text(el);
+  }
+  for (const row of panel.querySelectorAll("[data-ext]")) {
+    shown[`${row.dataset.ext}:state`] += ` (${row.dataset.state})`;
+  }
+  const staffing = panel.querySelector('[data-f="staffing"]');
+  shown["staffing title"] = staffing.getAttribute("title") || "";
+  shown["sl met"] = panel.querySelector('[data-f="sl"]').dataset.met || "";
+  shown["sl target hidden"] = panel.querySelector('[data-f="sl-t"]').hidden;
+  return shown;
+}"""
+
+
+def panel_fields(page, queue: int) -> dict[str, Any]:
+    return page.evaluate(PANEL_FIELDS, queue)
 
 
 def pytest_configure(config) -> None:

@@ -8,7 +8,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import login, poller_stopped_and_redis_wiped, screenshot
+from tests.browser.conftest import (
+    calls_made,
+    history_forgotten,
+    login,
+    panel_fields,
+    poller_stopped_and_redis_wiped,
+    screenshot,
+    todays_figures_published,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -92,6 +100,52 @@ def test_a_team_lead_pauses_removes_and_adds_agents_of_their_queue(stack, page_f
     expect(rows.nth(2)).to_contain_text("Pause")
     expect(rows.nth(2)).to_contain_text(stack.username("lead"))
     screenshot(page, "audit-team-lead.png")
+
+
+def test_the_console_shows_todays_figures_as_the_server_paints_them(stack, page_factory, browser):
+    """Today's figures from the call history on a supervisor's console: the queue's (with the
+    staffing hint's reasoning on hover) and each agent's answered calls and talk time; the
+    server's first paint and the page's scripts write the same."""
+    queue = stack.queues[0]
+    history_forgotten(stack)
+    page = page_factory(1600, 1000)
+    login(page, stack, "lead")
+    page.goto(f"{stack.base_url}/console/")
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
+    card = panel(page, queue)
+    expect(card.locator('[data-f="sl-t"]')).to_be_hidden()  # no figures yet, no target
+
+    agents = calls_made(stack, queue, [2, 4, 6, 8], talk=35)  # all within 20 s
+    todays_figures_published(stack)
+
+    expect(card.locator('[data-f="answered"]')).to_have_text("4")
+    expect(card.locator('[data-f="sl"]')).to_have_text("80 %")  # 4 of 4 + 1 unanswered
+    expect(card.locator('[data-f="sl"]')).to_have_attribute("data-met", "yes")
+    expect(card.locator('[data-f="sl-t"]')).to_have_text("≤ 20 s")
+    expect(card.locator('[data-f="asa"]')).to_have_text("0:05")
+    expect(card.locator('[data-f="abandon"]')).to_have_text("20 %")
+    expect(card.locator('[data-f="needed"]')).to_have_text("—")  # 5 calls: too few
+    expect(card.locator('[data-f="staffing"]')).to_have_attribute(
+        "title", "No hint yet: 5 calls in the last 30 min (at least 10 needed)"
+    )
+    row = card.locator(f'.agent[data-ext="{agents[1]}"]')
+    expect(row.locator('[data-f="calls"]')).to_have_text("2")
+    expect(row.locator('[data-f="talk"]')).to_have_text("1:10")
+    screenshot(page, "console-todays-figures.png")
+
+    context = browser.new_context(
+        viewport={"width": 1600, "height": 1000}, java_script_enabled=False,
+        timezone_id="Europe/Bratislava", locale="en-GB",
+    )  # fmt: skip
+    try:
+        first_paint = context.new_page()
+        login(first_paint, stack, "lead")
+        first_paint.goto(f"{stack.base_url}/console/")
+        painted = panel_fields(first_paint, queue)
+    finally:
+        context.close()
+    assert painted[f"{agents[1]}:talk"] == "1:10"
+    assert panel_fields(page, queue) == painted
 
 
 def test_a_team_lead_cannot_act_on_another_teams_queue(stack, page_factory):

@@ -395,3 +395,69 @@ def test_digit_strings_are_numbers(pbx, admin_user):
     extension = member_extensions(pbx, queue)[0]
     assert act(admin_user, str(queue), str(extension), "pause").ok
     assert MemberAction.objects.get().queue == queue
+
+
+# --- the audit record around the PBX request --------------------------------------------------
+
+
+def test_the_attempt_is_recorded_as_pending_before_the_pbx_is_asked(pbx, admin_user, monkeypatch):
+    queue = first_queue(pbx)
+    seen = []
+    real_send = services._send
+
+    def send_and_look(**subject):
+        seen.append(list(MemberAction.objects.values_list("ok", "finished")))
+        return real_send(**subject)
+
+    monkeypatch.setattr(services, "_send", send_and_look)
+    outcome = act(admin_user, queue, member_extensions(pbx, queue)[0], "pause")
+    assert seen == [[(None, None)]]  # in the trail, pending, while the PBX was being asked
+    record = MemberAction.objects.get()
+    assert (record.ok, record.reason) == (True, "accepted") and record.finished is not None
+    assert outcome.ok
+
+
+def test_a_crash_during_the_pbx_request_leaves_a_record_that_says_so(pbx, admin_user, monkeypatch):
+    queue = first_queue(pbx)
+
+    def crash(**subject):
+        raise RuntimeError("the process is going down")
+
+    monkeypatch.setattr(services, "_send", crash)
+    with pytest.raises(RuntimeError):
+        act(admin_user, queue, member_extensions(pbx, queue)[0], "pause")
+    record = MemberAction.objects.get()
+    assert (record.ok, record.reason) == (False, "pbx_error")
+    assert record.detail == "Internal error before the PBX answered"
+
+
+def test_a_failed_audit_write_after_the_pbx_acted_is_not_an_error(pbx, admin_user, monkeypatch):
+    """The PBX paused the agent: telling the supervisor it failed would make them click again."""
+    queue = first_queue(pbx)
+    extension = member_extensions(pbx, queue)[0]
+
+    real_save = MemberAction.save
+
+    def database_gone_after_the_first_write(self, *args, **kwargs):
+        if self.pk is not None:  # the completion, not the pending record
+            raise services.DatabaseError("the database went away")
+        real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(MemberAction, "save", database_gone_after_the_first_write)
+    outcome = act(admin_user, queue, extension, "pause")
+    assert outcome.ok and outcome.reason == Reason.ACCEPTED
+    assert member_of(pbx, queue, extension) is True
+    assert MemberAction.objects.get().ok is None  # pending: its outcome never got written
+
+
+def test_no_action_is_sent_that_the_audit_could_not_record(pbx, admin_user, monkeypatch):
+    queue = first_queue(pbx)
+    spent = pbx_requests(pbx)
+
+    def database_gone(*args, **kwargs):
+        raise services.DatabaseError("the database went away")
+
+    monkeypatch.setattr(MemberAction.objects, "create", database_gone)
+    outcome = act(admin_user, queue, member_extensions(pbx, queue)[0], "pause")
+    assert (outcome.ok, outcome.reason) == (False, Reason.UNAVAILABLE)
+    assert pbx_requests(pbx) == spent

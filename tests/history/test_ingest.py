@@ -315,15 +315,17 @@ def test_calls_of_a_queue_that_appears_later_get_it_and_keep_it(cdr_pbx, queues_
     assert CallRecord.objects.get(id=1).queue == 102
 
 
-def test_records_older_than_the_retention_are_deleted(cdr_pbx, settings):
+def test_records_older_than_the_retention_are_deleted_by_the_purge_not_the_poll(cdr_pbx, settings):
     settings.CDR_RETENTION_DAYS = 2
     for number, day in enumerate((17, 18, 19, 20), start=1):
         cdr_pbx.days[date(2026, 11, day)] = [cdr_row(number, f"2026-11-{day} 10:00:00")]
         services.cdr_day_read(day=date(2026, 11, day), now=local("2026-11-20 11:00"), known={100})
+    services.cdr_poll_run(now=local("2026-11-20 12:00"))
+    assert CallRecord.objects.count() == 4  # the poll leaves it to the daily purge
 
-    report = services.cdr_poll_run(now=local("2026-11-20 12:00"))
+    purged = services.call_records_purge(today=date(2026, 11, 20))
 
-    assert report.purged == 1  # the 17th; the 18th is two days before the 20th and stays
+    assert purged == 1  # the 17th; the 18th is two days before the 20th and stays
     assert sorted(CallRecord.objects.values_list("day", flat=True)) == [
         date(2026, 11, 18),
         date(2026, 11, 19),

@@ -14,7 +14,9 @@ from wallboard.history.records import (
     OUTCOME_TIMEOUT,
     OUTCOME_VOICEMAIL,
     outcome_of,
+    page_rows,
     record_read,
+    row_identity,
     when_read,
 )
 
@@ -212,3 +214,18 @@ def test_an_unreadable_row_is_refused_with_the_reason(row):
 )
 def test_outcomes_follow_application_then_status(type_, application, status, outcome):
     assert outcome_of(type=type_, application=application, status=status) == outcome
+
+
+def test_a_page_holds_its_objects_and_a_row_is_known_by_id_unique_id_and_when():
+    row = cdr_row(7, "2026-11-20 10:00:00", recording_file="q-100-x.mp3")
+    # The API document's lists end with a stray "": not a row, no position in the list.
+    assert page_rows([row, "", None, 5, cdr_row(8, "2026-11-20 10:01:00")]) == [
+        row,
+        cdr_row(8, "2026-11-20 10:01:00"),
+    ]
+    identity = row_identity(row)
+    assert identity == ["7", row["unique_id"], "2026-11-20 10:00:00"]
+    # A deleted recording rewrites the row but not who it is.
+    assert row_identity({**row, "recording_file": ""}) == identity
+    assert row_identity({**row, "id": 7}) == identity  # a number or a string: the same row
+    assert row_identity({"id": "9"}) == ["9", None, None]

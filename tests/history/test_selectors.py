@@ -107,6 +107,25 @@ def test_questions_that_cannot_be_answered_are_refused(day_of_calls):
         selectors.call_records_page(date_from=DAY, date_to=DAY, page=0)
 
 
+def test_a_report_of_too_many_figures_is_refused(day_of_calls):
+    # 31 days of quarter hours (2,976 periods) for 34 queues: 101,184 sets of figures.
+    with pytest.raises(QueryInvalid, match="at most 100,000"):
+        selectors.queue_figures(
+            queues=range(100, 134),
+            date_from=date(2026, 12, 1),
+            date_to=date(2026, 12, 31),
+            interval="15min",
+        )
+
+
+def test_the_queues_with_calls_in_a_range_come_from_the_records(day_of_calls):
+    assert selectors.queues_with_calls(date_from=DAY, date_to=DAY) == [100, 101]
+    assert selectors.queues_with_calls(
+        date_from=DAY + timedelta(days=1), date_to=DAY + timedelta(days=9)
+    ) == [100]
+    assert selectors.queues_with_calls(date_from=date(2026, 1, 1), date_to=date(2026, 1, 2)) == []
+
+
 def test_agents_are_listed_with_their_names_and_talk_time(day_of_calls):
     agents = selectors.agent_figures(date_from=DAY, date_to=DAY, queues=[100, 101])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -18,6 +19,7 @@ from django.test import Client
 from wallboard.asgi import application
 from wallboard.boards.models import KioskToken
 from wallboard.boards.services import kiosk_sockets_close, kiosk_token_create
+from wallboard.history import services as history
 from wallboard.live import push, selectors, store
 
 from .helpers import poll_until, ticks
@@ -61,15 +63,21 @@ def admin_headers():
 
 @pytest.fixture
 def polled(simulator):
-    """The simulator with every queue's snapshot, today's KPIs counted, already in Redis."""
+    """The simulator with every queue's snapshot, today's figures published, in Redis."""
     queues = simulator.centre.queue_numbers()
+    poll_until(lambda: all(selectors.snapshot_get(queue=q) for q in queues))
+    history.cdr_poll_tick(now=_simulated_now(simulator))
 
     def counted(queue: int) -> bool:
-        snapshot = selectors.snapshot_get(queue=queue)
-        return snapshot is not None and snapshot["kpi"]["answered_today"] is not None
+        return selectors.snapshot_get(queue=queue)["kpi"]["answered_today"] is not None
 
-    poll_until(lambda: all(counted(q) for q in queues))
+    assert all(counted(q) for q in queues)
     return simulator
+
+
+def _simulated_now(sim) -> datetime:
+    """The simulator's clock: the day its call records are written under."""
+    return datetime.fromtimestamp(sim.centre.now(), UTC)
 
 
 async def _connect(path: str, headers) -> WebsocketCommunicator:
@@ -154,6 +162,38 @@ async def test_a_change_in_the_simulator_reaches_a_connected_client(polled, admi
     requests_before = len(polled.requests_log)
     await _in_thread(ticks, 3)
     assert len(polled.requests_log) > requests_before
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+async def test_a_published_figure_reaches_a_connected_board(polled, admin_headers):
+    """An answered call in the simulator's call records, read by the call history's poll and
+    published: the board shows it without a reconnect, in the queue's figures and the agent's
+    row."""
+    queue = polled.centre.queue_numbers()[0]
+    agent = polled.centre.members(queue)[0]
+    communicator = await _connect(f"/ws/board/?queues={queue}", admin_headers)
+    _hello, first, _pbx = await _initial(communicator, 1)
+    answered = first["data"]["kpi"]["answered_today"]
+
+    def call_answered_and_published() -> None:
+        polled.centre.add_waiting_caller(queue, caller="00421905000031", wait_time=6)
+        polled.centre.start_call(queue, agent)
+        polled.centre.advance(40, live=False)
+        polled.centre.end_call(agent)
+        history.cdr_poll_tick(now=_simulated_now(polled))
+
+    await _in_thread(call_answered_and_published)
+    message = await _receive_until(
+        communicator, lambda m: m["type"] == "snapshot" and m["data"]["kpi"]["answered_today"]
+    )
+    assert message["data"]["kpi"]["answered_today"] == answered + 1
+    row = next(m for m in message["data"]["members"] if m["extension"] == agent)
+    assert row["answered"] >= 1 and row["talk_seconds"] >= 40
+    assert message["data"]["kpi"]["asa"] is not None
+
+    # The next poll of the history finds nothing new: nothing is pushed.
+    await _in_thread(history.cdr_poll_tick, now=_simulated_now(polled))
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
 

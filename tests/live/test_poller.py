@@ -8,16 +8,22 @@ import time
 
 import pytest
 import redis
+import time_machine
 from django.conf import settings
 
 from wallboard.live import poller, selectors, services, store
 from wallboard.live.pbx import pbx_budget
-from wallboard.live.store import SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_KPI, SOURCE_QUEUES
+from wallboard.live.store import (
+    SOURCE_CALLS,
+    SOURCE_EXTENSIONS,
+    SOURCE_QUEUES,
+    source_queue_status,
+)
 
 from .helpers import pbx_paths, poll_until, ticks
 
-# Snapshot rebuilds read the queues' service-level targets (boards' QueueDisplay) once per cache.
-pytestmark = pytest.mark.django_db
+# No database mark: the poll path (fetch, rebuild, push) must never touch the database, and
+# pytest-django refuses any query here.
 
 
 def _all_snapshots(sim):
@@ -45,7 +51,6 @@ def test_it_orders_sources_by_staleness(settings):
     attempts = {
         SOURCE_QUEUES: 100.0, SOURCE_EXTENSIONS: 100.0, SOURCE_CALLS: 104.0,
         "queue_status:1": 103.0, "queue_status:2": 105.0, "queue_status:3": 80.0,
-        SOURCE_KPI: 100.0,
     }  # fmt: skip
     due = poller.due_sources(now=106.0, attempts=attempts, known=[1, 2, 3], watched={1, 2})
     # Watched queues and calls go round-robin, oldest first; the unwatched queue waits 30 s.
@@ -125,9 +130,9 @@ def test_it_tracks_member_states_across_polls(simulator):
     )
     assert member["call"]["peer"] == "00421905000002"
     since = member["state_since"]
-    time.sleep(1.1)
-    ticks(3)
-    assert _member(queue, agent)["state_since"] == since  # the PBX does not say; we remember
+    with time_machine.travel(time.time() + 60, tick=True):  # a minute on, still on that call
+        ticks(3)
+        assert _member(queue, agent)["state_since"] == since  # the PBX does not say; we remember
 
     simulator.centre.end_call(agent)
     simulator.centre.set_paused(queue, agent, True)
@@ -172,9 +177,9 @@ def test_an_outage_ages_the_data_and_recovery_resumes_polling(simulator, fault):
     down_since = selectors.pbx_state_get()["unreachable_since"]
     assert selectors.pbx_state_get()["last_error"]
     assert store.backoff_get()["failures"] >= 1
-    time.sleep(1.1)
-    ticks(3)
-    state = selectors.pbx_state_get()
+    with time_machine.travel(time.time() + 60, tick=True):  # past any backoff, still down
+        ticks(3)
+        state = selectors.pbx_state_get()
     assert state["unreachable_since"] == down_since  # since the first failure
     assert selectors.snapshot_get(queue=queue)["fetched"]["queue_status"] == fetched
     assert selectors.fresh_at_get() == fresh_at  # the data's age keeps growing
@@ -400,8 +405,8 @@ def test_a_refresh_made_during_a_tick_counts_too(simulator_factory, monkeypatch)
 
 
 def test_background_sources_do_not_take_grid_slots(simulator, monkeypatch):
-    """The queue list, extensions and KPIs go on the background lane, off the poll grid, so a
-    round that carries one is not one request longer."""
+    """The queue list and extensions go on the background lane, off the poll grid, so a round
+    that carries one is not one request longer."""
     _first_build_watched(simulator)
     for source in poller.BACKGROUND_SOURCES:
         store.attempt_forget(source)
@@ -449,9 +454,9 @@ def test_a_refused_background_source_stays_due_and_the_round_robin_goes_on(simul
 
 def test_slow_sources_wait_longer_while_actions_need_extra_room(settings):
     """A background request in a window full of actions makes the next action take a poll's
-    slot; while supervisors act that much, names and counts come less often instead."""
+    slot; while supervisors act that much, names and registrations come less often instead."""
     period = settings.POLL_EXTENSIONS_SECONDS
-    attempts = {SOURCE_EXTENSIONS: 100.0, SOURCE_QUEUES: 100.0, SOURCE_KPI: 100.0}
+    attempts = {SOURCE_EXTENSIONS: 100.0, SOURCE_QUEUES: 100.0}
     now = 100.0 + 1.5 * period
     normal = poller.due_sources(now=now, attempts=attempts, known=[1], watched={1})
     busy = poller.due_sources(
@@ -460,3 +465,26 @@ def test_slow_sources_wait_longer_while_actions_need_extra_room(settings):
     assert SOURCE_EXTENSIONS in normal
     assert SOURCE_EXTENSIONS not in busy
     assert "calls" in busy  # the round-robin is not slowed
+
+
+def test_a_clock_stepped_back_does_not_freeze_the_round_robin(settings):
+    """Attempts noted before the clock went back an hour are not in the future: due at once."""
+    now = 1_000_000.0
+    attempts = {
+        SOURCE_QUEUES: now - 10,
+        SOURCE_EXTENSIONS: now - 10,
+        SOURCE_CALLS: now + 3600,
+        source_queue_status(100): now + 3599,
+        source_queue_status(101): now - 1,
+    }
+    due = poller.due_sources(now=now, attempts=attempts, known=[100, 101], watched={100, 101})
+    assert due[:2] == [SOURCE_CALLS, source_queue_status(100)]  # as if never fetched
+    assert source_queue_status(101) in due
+
+
+def test_a_backoff_noted_before_the_clock_went_back_is_over(simulator, settings):
+    _first_build_watched(simulator)
+    store.backoff_set({"failures": 3, "until": time.time() + 3600})
+    assert poller.poll_tick(seconds=0.3).skipped is None
+    store.backoff_set({"failures": 1, "until": time.time() + 0.4})
+    assert poller.poll_tick(seconds=0.3).skipped == "backoff"

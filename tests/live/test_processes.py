@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-# The worker reads the queues' service-level targets from the (in-memory) test database.
-@pytest.mark.django_db(transaction=True)
+# No database mark: the poll task never touches the database (pytest-django refuses it).
 def test_a_real_worker_polls_the_simulator(simulator, celery_worker):
     queues = simulator.centre.queue_numbers()
 

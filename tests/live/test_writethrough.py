@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from twisted.internet import protocol, tcp
+from twisted.internet import _newtls, protocol, tcp
 
 from wallboard.live import writethrough
 
@@ -156,3 +156,19 @@ def test_a_lost_peer_is_left_to_the_buffered_path_to_report(pair):
     connection.write(b"into the void")  # EPIPE/ECONNRESET: no exception here
     assert connection in reactor.writers
     assert connection.doWrite() is not None  # the buffered path reports the loss
+
+
+def test_the_twisted_we_run_has_every_name_the_fast_path_reads():
+    """Fails loudly when a Twisted upgrade moves what the write-through relies on: the product
+    would then fall back to Twisted's buffered writes (correct, but slower for a thousand TVs)."""
+    assert writethrough.missing_names() == []
+    assert writethrough.install() is True
+
+
+def test_a_twisted_without_a_relied_on_name_keeps_its_own_writes(monkeypatch):
+    monkeypatch.setattr(writethrough, "_installed", False)
+    monkeypatch.setattr(tcp.Connection, "write", _newtls.ConnectionMixin.write)
+    monkeypatch.setattr(writethrough, "RELIED_ON", (*writethrough.RELIED_ON, "_movedAway"))
+    assert writethrough.missing_names() == ["_movedAway"]
+    assert writethrough.install() is False
+    assert tcp.Connection.write is _newtls.ConnectionMixin.write

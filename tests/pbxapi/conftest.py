@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import redis
-from pbx_testing import PASSWORD, SIM_PASSWORD, SIM_USER, USER, CannedPBX
+from pbx_testing import GENEROUS_LIMIT, PASSWORD, SIM_PASSWORD, SIM_USER, USER, CannedPBX
 
-from pbxapi.budget import LocalBudget
+from pbxapi.budget import LocalBudget, RedisBudget
 from pbxapi.client import PBXClient
 from pbxapi.simulator import SimulatorConfig, start_simulator
 
@@ -25,7 +25,9 @@ def canned() -> Iterator[CannedPBX]:
 
 @pytest.fixture
 def budget() -> LocalBudget:
-    return LocalBudget(requests=100, window=1.0, reserve=2, block_seconds=60)
+    return LocalBudget(
+        requests=100, window=1.0, reserve=2, block_seconds=60, pbx_limit=GENEROUS_LIMIT
+    )
 
 
 @pytest.fixture
@@ -45,7 +47,9 @@ def redis_client() -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def budget_key(redis_client: redis.Redis) -> Iterator[str]:
+    """A budget key of this test's own, declared unused (no cold start; see RedisBudget)."""
     key = f"test-pbxapi:{uuid.uuid4().hex}:pbx-budget"
+    RedisBudget(redis_client, key=key).declare_unused()
     yield key
     for found in redis_client.scan_iter(match=f"{key}*"):
         redis_client.delete(found)
@@ -75,7 +79,9 @@ def sim() -> Iterator[Any]:
 @pytest.fixture
 def sim_client(sim: Any) -> Iterator[PBXClient]:
     sim.centre.set_fault(None)
-    budget = LocalBudget(requests=1000, window=1.0, reserve=2, block_seconds=60)
+    budget = LocalBudget(
+        requests=1000, window=1.0, reserve=2, block_seconds=60, pbx_limit=GENEROUS_LIMIT
+    )
     with PBXClient(
         sim.url, SIM_USER, SIM_PASSWORD, budget=budget, connect_timeout=1.0, read_timeout=1.0
     ) as pbx:

@@ -27,6 +27,8 @@ class Canned:
     delay: float = 0.0
     body_delay: float = 0.0  # stall after the headers and half the body
     headers: dict[str, str] = field(default_factory=dict)
+    trickle: float = 0.0  # send the body a byte at a time, this many seconds apart
+    trickle_headers: bool = False  # ... the status line and headers too
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -49,6 +51,7 @@ class CannedPBX:
     def __init__(self) -> None:
         self.routes: dict[str, Canned] = {}
         self.seen: list[Seen] = []
+        self.given_up = 0  # trickled answers the client hung up on
         canned = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,6 +83,9 @@ class CannedPBX:
                 if answer.delay:
                     time.sleep(answer.delay)
                 payload = answer.payload()
+                if answer.trickle:
+                    self._trickle(answer, payload)
+                    return
                 try:
                     self.send_response(answer.status)
                     self.send_header("Content-Type", answer.content_type)
@@ -95,6 +101,22 @@ class CannedPBX:
                     self.wfile.write(payload[len(payload) // 2 if answer.body_delay else 0 :])
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
+
+            def _trickle(self, answer: Canned, payload: bytes) -> None:
+                head = (
+                    f"HTTP/1.1 {answer.status} Slow\r\nContent-Type: {answer.content_type}\r\n"
+                    f"Content-Length: {len(payload)}\r\n\r\n"
+                ).encode()
+                slow = head + payload if answer.trickle_headers else payload
+                self.close_connection = True
+                try:
+                    if not answer.trickle_headers:
+                        self.wfile.write(head)
+                    for index in range(len(slow)):
+                        self.wfile.write(slow[index : index + 1])
+                        time.sleep(answer.trickle)
+                except (BrokenPipeError, ConnectionResetError):
+                    canned.given_up += 1
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -114,3 +136,7 @@ class CannedPBX:
 
 SIM_USER = "u"
 SIM_PASSWORD = "p"
+
+# The canned server and the contract tests' simulator enforce no limit that matters: the
+# budgets in front of them only have to stay out of the way.
+GENEROUS_LIMIT = (100_000, 1.0)

@@ -28,8 +28,13 @@ def run(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Complete
     )
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
 @pytest.fixture
-def env(sim) -> dict[str, str]:
+def env(sim, budget_key) -> dict[str, str]:
+    """A user's shell: the simulator as the PBX, the product's shared budget in Redis under this
+    test's own key (declared unused: no cold start)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PBX_", "REDIS_"))}
     return {
         **base,
@@ -37,13 +42,9 @@ def env(sim) -> dict[str, str]:
         "PBX_API_USER": SIM_USER,
         "PBX_API_PASSWORD": SIM_PASSWORD,
         "PBX_READ_TIMEOUT": "2",
+        "REDIS_URL": REDIS_URL,
+        "PBX_BUDGET_KEY": budget_key,
     }
-
-
-@pytest.fixture
-def shared_env(env, budget_key) -> dict[str, str]:
-    """The product's shared budget in Redis, under this test's own key."""
-    return {**env, "REDIS_URL": "redis://127.0.0.1:6379/0", "PBX_BUDGET_KEY": budget_key}
 
 
 def test_queues_prints_json(sim, env):
@@ -66,10 +67,10 @@ def test_queue_status_and_cdr_print_normalised_json(sim, env):
     assert len(every) == sim.centre.cdr_count()
 
 
-def test_a_block_exits_3_and_is_shared_with_the_next_command(sim, shared_env):
+def test_a_block_exits_3_and_is_shared_with_the_next_command(sim, env):
     sim.centre.set_fault("forbidden")
     try:
-        first = run("queues", env=shared_env)
+        first = run("queues", env=env)
     finally:
         sim.centre.set_fault(None)
     assert first.returncode == cli.EXIT_BLOCKED
@@ -77,15 +78,15 @@ def test_a_block_exits_3_and_is_shared_with_the_next_command(sim, shared_env):
     assert first.stderr.startswith("error: PBX access is blocked")
     assert first.stderr.count("\n") == 1
     sent = len(sim.requests_log)
-    second = run("pause", "100", "201", env=shared_env)  # another process, same Redis budget
+    second = run("pause", "100", "201", env=env)  # another process, same Redis budget
     assert second.returncode == cli.EXIT_BLOCKED
     assert len(sim.requests_log) == sent  # it never reached the PBX
-    budget = json.loads(run("budget", env=shared_env).stdout)
+    budget = json.loads(run("budget", env=env).stdout)
     assert budget["shared"] is True and budget["blocked_until"] > 0
 
 
-def test_an_exhausted_budget_exits_4(sim, shared_env):
-    limited = {**shared_env, "PBX_BUDGET_REQUESTS": "1", "PBX_ACTION_RESERVE": "0"}
+def test_an_exhausted_budget_exits_4(sim, env):
+    limited = {**env, "PBX_BUDGET_REQUESTS": "1", "PBX_ACTION_RESERVE": "0"}
     assert run("outbounds", env=limited).returncode == 0
     result = run("outbounds", "--max-wait", "0", env=limited)
     assert result.returncode == cli.EXIT_BUDGET
@@ -105,12 +106,17 @@ def test_destructive_commands_refuse_without_yes_when_not_on_a_terminal(sim, env
     assert sim.centre.data_list() == {}
 
 
-def test_remove_asks_on_a_terminal_and_a_no_changes_nothing(sim, monkeypatch, capsys):
+def test_remove_asks_on_a_terminal_and_a_no_changes_nothing(sim, budget_key, monkeypatch, capsys):
     queue = sim.centre.queue_numbers()[0]
     extension = sim.centre.members(queue)[0]
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
-    environ = {"PBX_API_URL": sim.url, "PBX_API_USER": SIM_USER, "PBX_API_PASSWORD": SIM_PASSWORD}
+    environ = {
+        "PBX_API_URL": sim.url,
+        "PBX_API_USER": SIM_USER,
+        "PBX_API_PASSWORD": SIM_PASSWORD,
+        "PBX_BUDGET_KEY": budget_key,
+    }
     code = cli.main(["remove", str(queue), str(extension)], environ)
     assert code == cli.EXIT_ERROR
     assert "Cancelled" in capsys.readouterr().err
@@ -199,3 +205,95 @@ def test_help_documents_every_command():
         assert commands[name].format_help().startswith("usage: python -m pbxapi " + name)
     assert "--yes" in commands["data-flush"].format_help()
     assert "--no-forward" in commands["extension-update"].format_help()
+    assert "--private-budget" in result.stdout and "DANGEROUS" in result.stdout
+    assert "REDIS_URL (default redis://127.0.0.1:6379/0)" in " ".join(result.stdout.split())
+
+
+# --- the shared budget, and the only way around it ---
+
+
+def test_every_command_spends_the_products_shared_budget(sim, env, redis_client, budget_key):
+    assert run("queues", env=env).returncode == 0
+    budget = json.loads(run("budget", env=env).stdout)
+    assert budget["shared"] is True and budget["key"] == budget_key
+    assert budget["used"] == 1 and budget["limit"] == {"requests": 18, "window": 5.0}
+    assert redis_client.zcard(f"{budget_key}:log") == 1
+    assert redis_client.zcard(f"{budget_key}:flight") == 0  # released when the answer was read
+
+
+def test_without_redis_it_fails_and_sends_nothing(sim, env):
+    sent = len(sim.requests_log)
+    result = run("queues", env={**env, "REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"})
+    assert result.returncode == cli.EXIT_BUDGET
+    assert result.stderr.startswith("error: The shared PBX request budget (Redis) is unavailable")
+    assert "redis://:***@127.0.0.1:1/0 (REDIS_URL)" in result.stderr
+    assert "--private-budget" in result.stderr and "hunter2" not in result.stderr
+    assert len(sim.requests_log) == sent
+
+
+def test_a_private_budget_against_a_real_pbx_warns_and_needs_a_yes(sim, env):
+    sent = len(sim.requests_log)
+    refused = run("queues", "--private-budget", env=env)
+    assert refused.returncode == cli.EXIT_USAGE
+    assert "blocked for 30 minutes" in refused.stderr
+    assert "needs --yes" in refused.stderr
+    assert len(sim.requests_log) == sent
+    confirmed = run("queues", "--private-budget", "--yes", env=env)
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert confirmed.stderr.startswith("warning: --private-budget")  # never silent
+    assert len(sim.requests_log) == sent + 1
+
+
+def test_a_private_budget_asks_at_a_terminal(sim, env, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    sent = len(sim.requests_log)
+    assert cli.main(["queues", "--private-budget"], env) == cli.EXIT_ERROR
+    assert "Cancelled, nothing was sent" in capsys.readouterr().err
+    assert len(sim.requests_log) == sent
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert cli.main(["queues", "--private-budget"], env) == 0
+    assert len(sim.requests_log) == sent + 1
+
+
+def test_a_private_budget_for_the_simulator_needs_no_question(sim, env):
+    port = sim.url.rstrip("/").rsplit(":", 1)[1]
+    simulator_env = {k: v for k, v in env.items() if not k.startswith("PBX_API_")}
+    simulator_env.update(
+        {"SIMULATOR_PORT": port, "SIMULATOR_USER": SIM_USER, "SIMULATOR_SECRET": SIM_PASSWORD}
+    )
+    result = run("queues", "--private-budget", env={**simulator_env, "REDIS_URL": "redis://x:1"})
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("PBX_BUDGET_REQUESTS", "21", "above the PBX's limit of 20 requests per 5 s"),
+        ("PBX_BUDGET_WINDOW", "4.5", "shorter than the PBX's window of 5 s"),
+        ("PBX_RATE_LIMIT", "20", "REQUESTS/SECONDS"),
+        ("PBX_TIME_ZONE", "Europe/Nowhere", "not a known time zone"),
+        ("PBX_ACTION_RESERVE", "18", "must be below PBX_BUDGET_REQUESTS=18"),
+    ],
+)
+def test_bad_limits_are_refused_naming_the_variable(sim, env, variable, value, says):
+    sent = len(sim.requests_log)
+    result = run("queues", env={**env, variable: value})
+    assert result.returncode == cli.EXIT_USAGE
+    assert result.stderr.startswith(f"error: {variable}=")
+    assert says in result.stderr
+    assert len(sim.requests_log) == sent
+
+
+def test_a_pbx_with_another_limit_allows_another_budget(sim, env):
+    """The simulator here allows far more than 20 per 5 s; saying so permits a bigger budget."""
+    generous = {**env, "PBX_RATE_LIMIT": "100/5", "PBX_BUDGET_REQUESTS": "30"}
+    assert run("queues", env=generous).returncode == 0
+    budget = json.loads(run("budget", env=generous).stdout)
+    assert budget["limit"] == {"requests": 30, "window": 5.0}
+
+
+def test_the_cdr_is_in_the_pbxs_time_zone(env):
+    rows = json.loads(run("cdr", "--limit", "1", env={**env, "PBX_TIME_ZONE": "UTC"}).stdout)
+    assert rows[0]["when"].endswith("+00:00")

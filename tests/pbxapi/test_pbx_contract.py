@@ -325,7 +325,7 @@ def test_the_budget_keeps_a_busy_client_under_the_pbx_limit():
         port=0, user="u", password="p", autopilot=False, rate_window=1.0, block_seconds=30
     )
     with start_simulator(config) as sim:
-        budget = LocalBudget(requests=18, window=1.0, reserve=2)
+        budget = LocalBudget(requests=18, window=1.0, reserve=2, pbx_limit=(20, 1.0))
         with PBXClient(sim.url, "u", "p", budget=budget, max_wait=2.0) as pbx:
             for _ in range(30):
                 pbx.queues()

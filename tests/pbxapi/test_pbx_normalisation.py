@@ -134,7 +134,8 @@ def test_it_makes_cdr_times_aware_in_bratislava(canned, client):
 
 
 def test_summer_time_is_respected():
-    row = CdrRow.from_payload({"id": 1, "when": "2026-07-01 12:00:00"})
+    bratislava = ZoneInfo("Europe/Bratislava")
+    row = CdrRow.from_payload({"id": 1, "when": "2026-07-01 12:00:00"}, time_zone=bratislava)
     assert row.when.utcoffset().total_seconds() == 7200
 
 

@@ -28,6 +28,9 @@ urlpatterns = [
         views.MemberRemoveView.as_view(),
         name="member-remove",
     ),
+    path("reports/queues/", views.QueueReportView.as_view(), name="report-queues"),
+    path("reports/agents/", views.AgentReportView.as_view(), name="report-agents"),
+    path("calls/", views.CallRecordListView.as_view(), name="call-list"),
     path("health/", views.HealthView.as_view(), name="health"),
     # The OpenAPI 3 document. No Swagger/Redoc page: drf-spectacular serves those from a CDN,
     # and this product loads nothing from third-party hosts.

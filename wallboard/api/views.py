@@ -1,8 +1,10 @@
-"""The JSON API: read the snapshots the poller keeps in Redis, and call the control services.
+"""The JSON API: read the snapshots the poller keeps in Redis, call the control services, and
+read the call history.
 
-Views stay thin: reads come from ``wallboard.live.selectors`` (never a PBX request), actions go
-through ``wallboard.control.services.member_action``. Browsers authenticate with the session
-(DRF enforces CSRF on unsafe methods for session users); programs with ``Authorization: Token``.
+Views stay thin: reads come from ``wallboard.live.selectors`` and ``wallboard.history.selectors``
+(never a PBX request), actions go through ``wallboard.control.services.member_action``.
+Browsers authenticate with the session (DRF enforces CSRF on unsafe methods for session users);
+programs with ``Authorization: Token``.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ from __future__ import annotations
 import logging
 
 import redis
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +35,15 @@ from rest_framework.views import APIView
 
 from pbxapi import errors as pbx
 from wallboard.api import serializers
+from wallboard.api.queries import (
+    AGENT_PARAMETERS,
+    CALL_PARAMETERS,
+    DEFAULT_PAGE_SIZE,
+    REPORT_PARAMETERS,
+    HistoryQuery,
+    history_query,
+)
+from wallboard.api.tokens import ApiTokenAuthentication
 from wallboard.control import access
 from wallboard.control.services import (
     ActionForbidden,
@@ -36,6 +52,16 @@ from wallboard.control.services import (
     ActionThrottled,
     Reason,
     member_action,
+)
+from wallboard.history.intervals import INTERVALS, QueryInvalid, local_today, range_check
+from wallboard.history.records import OUTCOMES
+from wallboard.history.selectors import (
+    RECORDS_PAGE_SIZE_MAX,
+    agent_figures,
+    call_records_page,
+    pbx_zone,
+    queue_figures,
+    queues_with_calls,
 )
 from wallboard.live import selectors
 
@@ -99,7 +125,7 @@ class _AuthenticatedView(_ApiView):
     """Token first: a program without credentials gets 401 with ``WWW-Authenticate: Token``
     (DRF answers 403 when the first scheme, the session, has no challenge to offer)."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
 
 
 class QueueListView(_AuthenticatedView):
@@ -269,19 +295,279 @@ class MemberRemoveView(MemberActionView):
 
 
 class HealthView(_ApiView):
-    """No authentication: load balancers and monitoring read it. It must carry no secret."""
+    """Load balancers and monitoring read it without credentials: they get the status word
+    only. Details (PBX state, budget, clients) need a login or token."""
 
-    authentication_classes: list = []
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
+
+    def perform_authentication(self, request: Request) -> None:
+        # Credentials are looked at, never demanded: a broken token still gets the status.
+        try:
+            request.user  # noqa: B018 - DRF authenticates on first access
+        except AuthenticationFailed:
+            request.user = AnonymousUser()
 
     @extend_schema(
         operation_id="health",
-        summary="The PBX link's health and the data's freshness (no authentication)",
+        summary="Up, degraded or blocked; details for a logged-in user or a token",
         description="200 whenever the wallboard can read its own state, whatever the PBX's "
-        "state (read `pbx.state`); 503 when the wallboard's Redis cannot be read.",
-        responses={200: serializers.HealthSerializer, 503: _REDIS_UNAVAILABLE},
+        "state; 503 when the wallboard's Redis cannot be read. Without credentials only "
+        "`status`; with a session or `Authorization: Token` also the details.",
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="HealthAnswer",
+                    serializers=[serializers.HealthStatusSerializer, serializers.HealthSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The status; the details too for an authenticated caller.",
+            ),
+            503: _REDIS_UNAVAILABLE,
+        },
         auth=[],
         tags=["health"],
     )
     def get(self, request: Request) -> Response:
-        return Response(serializers.HealthSerializer(selectors.health_get()).data)
+        health = selectors.health_get()
+        if not (request.user.is_authenticated and request.user.is_active):
+            return Response(serializers.HealthStatusSerializer(health).data)
+        return Response(serializers.HealthSerializer(health).data)
+
+
+# --- call history: reports and call records ------------------------------------------------
+
+_HISTORY_FORBIDDEN = OpenApiResponse(
+    serializers.ErrorSerializer,
+    description="A viewer (only admins and team leads read call history), or a team lead "
+    "asking for a queue that is not theirs.",
+)
+_HISTORY_INVALID = OpenApiResponse(
+    serializers.ErrorSerializer,
+    description="A question that cannot be answered as asked, with the reason in `detail`: a "
+    "date that is not YYYY-MM-DD or outside 2000-2100, a range that ends before it starts or is "
+    "too long for its interval, an unknown interval, outcome or parameter, a bad queue list or "
+    "page, a report of more than 100,000 sets of figures.",
+)
+_DATE_PARAMETERS = [
+    OpenApiParameter(
+        "from",
+        OpenApiTypes.DATE,
+        description="First day (YYYY-MM-DD, the PBX's local day); default: today.",
+    ),
+    OpenApiParameter(
+        "to", OpenApiTypes.DATE, description="Last day, included; default: the same as `from`."
+    ),
+    OpenApiParameter(
+        "queues",
+        OpenApiTypes.STR,
+        description="Queue numbers separated by commas (at most 500); default: every queue the "
+        "caller may read (a team lead's own; for admins every queue in the PBX's list or with "
+        "calls in the range).",
+    ),
+]
+
+
+class _HistoryView(_AuthenticatedView):
+    """Reads of the call history: admins every queue, team leads theirs, viewers nothing
+    (``access.reportable_queues``). Every question that cannot be answered is a 400."""
+
+    parameters: tuple[str, ...] = ()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, QueryInvalid):
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return super().handle_exception(exc)
+
+    def question(self, request: Request) -> tuple[HistoryQuery, list[int] | None]:
+        """The question asked and the queues it covers (None: every queue, for an admin who
+        named none). Raises PermissionDenied (403) and QueryInvalid (400)."""
+        allowed = access.reportable_queues(request.user)
+        if allowed is not None and not allowed:
+            raise PermissionDenied(gettext("Only admins and team leads may read call history."))
+        today = local_today(timezone.now(), pbx_zone())
+        query = history_query(request.query_params, allowed=self.parameters, today=today)
+        if query.queues is None:
+            return query, None if allowed is None else sorted(allowed)
+        if allowed is not None:
+            refused = [queue for queue in query.queues if queue not in allowed]
+            if refused:
+                raise PermissionDenied(
+                    gettext("You may not read the call history of queue(s) %(queues)s.")
+                    % {"queues": ", ".join(map(str, refused))}
+                )
+        return query, query.queues
+
+
+class QueueReportView(_HistoryView):
+    parameters = REPORT_PARAMETERS
+
+    @extend_schema(
+        operation_id="reports_queues",
+        summary="Every queue figure for each period of a range, and for the whole range",
+        description="The KPI engine's figures (docs/kpi.md: offered, answered, abandoned, "
+        "service level by the queue's formula, ASA, AHT, longest wait, abandon rate...) per "
+        "queue for each period of the range (empty periods included) and in total. The longest "
+        "range per interval: 31 days of 15min, 92 of hour, 366 of day, 731 of week, 1827 of "
+        "month; at most 100,000 sets of figures (periods x queues) in one report.",
+        parameters=[
+            *_DATE_PARAMETERS,
+            OpenApiParameter(
+                "interval",
+                OpenApiTypes.STR,
+                enum=list(INTERVALS),
+                description="The periods' length; default: day.",
+            ),
+        ],
+        responses={
+            200: serializers.QueueReportSerializer,
+            400: _HISTORY_INVALID,
+            401: _UNAUTHENTICATED,
+            403: _HISTORY_FORBIDDEN,
+            503: _REDIS_UNAVAILABLE,
+        },
+        tags=["history"],
+    )
+    def get(self, request: Request) -> Response:
+        query, queues = self.question(request)
+        # The range first: the queues of a range the interval cannot serve are not looked for.
+        range_check(query.date_from, query.date_to, query.interval)
+        if queues is None:
+            queues = sorted(
+                set(selectors.known_queue_numbers())
+                | set(queues_with_calls(date_from=query.date_from, date_to=query.date_to))
+            )
+        report = queue_figures(
+            queues=queues,
+            date_from=query.date_from,
+            date_to=query.date_to,
+            interval=query.interval,
+        )
+        return Response(
+            {
+                "date_from": query.date_from.isoformat(),
+                "date_to": query.date_to.isoformat(),
+                "interval": report.interval,
+                "time_zone": pbx_zone().key,
+                "periods": [serializers.period_data(period) for period in report.periods],
+                "queues": [
+                    {
+                        "queue": queue,
+                        "rules": serializers.rules_data(report.totals[queue]),
+                        "totals": serializers.figures_data(report.totals[queue]),
+                        "periods": [serializers.figures_data(f) for f in report.figures[queue]],
+                    }
+                    for queue in queues
+                ],
+            }
+        )
+
+
+class AgentReportView(_HistoryView):
+    parameters = AGENT_PARAMETERS
+
+    @extend_schema(
+        operation_id="reports_agents",
+        summary="Each agent's answered queue calls and talk time over a range",
+        description="The agent is whoever finally took the call (also after a transfer). At most "
+        "366 days.",
+        parameters=_DATE_PARAMETERS,
+        responses={
+            200: serializers.AgentReportSerializer,
+            400: _HISTORY_INVALID,
+            401: _UNAUTHENTICATED,
+            403: _HISTORY_FORBIDDEN,
+            503: _REDIS_UNAVAILABLE,
+        },
+        tags=["history"],
+    )
+    def get(self, request: Request) -> Response:
+        query, queues = self.question(request)
+        figures = agent_figures(date_from=query.date_from, date_to=query.date_to, queues=queues)
+        return Response(
+            {
+                "date_from": query.date_from.isoformat(),
+                "date_to": query.date_to.isoformat(),
+                "time_zone": pbx_zone().key,
+                "queues": queues,
+                "agents": [serializers.agent_data(agent) for agent in figures],
+            }
+        )
+
+
+class CallRecordListView(_HistoryView):
+    parameters = CALL_PARAMETERS
+
+    @extend_schema(
+        operation_id="calls_list",
+        summary="The stored call records of a range, newest first, a page at a time",
+        description="Every record of the range for admins who name no queue (queue calls and "
+        "the rest); a team lead's queue calls otherwise. At most 366 days; pages of up to 500 "
+        "records (`next` and `previous` link the neighbours).",
+        parameters=[
+            *_DATE_PARAMETERS,
+            OpenApiParameter("agent", OpenApiTypes.STR, description="Who answered (extension)."),
+            OpenApiParameter(
+                "outcome",
+                OpenApiTypes.STR,
+                enum=list(OUTCOMES),
+                description="How the queue call ended.",
+            ),
+            OpenApiParameter(
+                "caller", OpenApiTypes.STR, description="Any part of the caller's number."
+            ),
+            OpenApiParameter(
+                "page", OpenApiTypes.INT, description="From 1 (default) to the last page."
+            ),
+            OpenApiParameter(
+                "page_size",
+                OpenApiTypes.INT,
+                description=f"Records per page, 1 to {RECORDS_PAGE_SIZE_MAX}; default "
+                f"{DEFAULT_PAGE_SIZE}.",
+            ),
+        ],
+        responses={
+            200: serializers.CallRecordPageSerializer,
+            400: _HISTORY_INVALID,
+            401: _UNAUTHENTICATED,
+            403: _HISTORY_FORBIDDEN,
+            503: _REDIS_UNAVAILABLE,
+        },
+        tags=["history"],
+    )
+    def get(self, request: Request) -> Response:
+        query, queues = self.question(request)
+        found = call_records_page(
+            date_from=query.date_from,
+            date_to=query.date_to,
+            queues=queues,
+            agent=query.agent,
+            outcome=query.outcome,
+            caller=query.caller,
+            page=query.page,
+            page_size=query.page_size,
+        )
+        if query.page > found.pages:
+            raise QueryInvalid(
+                gettext("There is no page %(page)d: the records fill %(pages)d page(s)")
+                % {"page": query.page, "pages": found.pages}
+            )
+        zone = pbx_zone()
+        return Response(
+            {
+                "count": found.total,
+                "page": found.page,
+                "page_size": found.page_size,
+                "pages": found.pages,
+                "next": _page_url(request, found.page + 1) if found.page < found.pages else None,
+                "previous": _page_url(request, found.page - 1) if found.page > 1 else None,
+                "results": [serializers.record_data(r, zone=zone) for r in found.records],
+            }
+        )
+
+
+def _page_url(request: Request, page: int) -> str:
+    """This request's URL on another page."""
+    params = request.query_params.copy()
+    params["page"] = str(page)
+    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")

@@ -35,7 +35,6 @@ class QueueDisplayAdmin(admin.ModelAdmin):
         "wait_amber_seconds",
         "wait_red_seconds",
         "flash",
-        "service_level_target_seconds",
     ]
     list_editable = ["display_name", "flash"]
     search_fields = ["queue", "display_name"]

@@ -58,8 +58,8 @@ def kiosk_verdicts(keys: list[tuple[str, str]], *, changed: int, gone: int) -> d
     """For each open TV's (URL token, scope signature): None while it may stay as it is,
     ``gone`` when its token was revoked, ``changed`` when what it may show changed.
 
-    One query however many TVs ask (a thousand TVs each asking on its own was a sixth of the
-    web server's time); notes them as seen like ``kiosk_from_token``.
+    One query however many TVs ask, rather than one per TV; notes them as seen like
+    ``kiosk_from_token``.
     """
     by_hash = {kiosk_token_hash(t): t for t, _sig in keys if t and len(t) <= 200}
     rows = list(

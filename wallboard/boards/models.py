@@ -19,6 +19,10 @@ KIOSK_TOKEN_BYTES = 24
 KIOSK_LAST_SEEN_RESOLUTION_SECONDS = 60
 
 
+# Queue numbers are stored in PositiveIntegerFields (PostgreSQL's int4).
+MAX_QUEUE_NUMBER = 2_147_483_647
+
+
 def queue_list_parse(text: str) -> list[int]:
     """ "100, 101" -> [100, 101]; raises ValueError on anything but comma-separated numbers."""
     queues: list[int] = []
@@ -26,9 +30,12 @@ def queue_list_parse(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
-            raise ValueError(f"{part!r} is not a queue number")
+        # isdigit() alone admits "²" and other digits int() refuses.
+        if not (part.isascii() and part.isdigit()) or len(part) > 10:
+            raise ValueError(f"{part[:20]!r} is not a queue number")
         number = int(part)
+        if not 0 < number <= MAX_QUEUE_NUMBER:
+            raise ValueError(f"{number} is not a queue number")
         if number not in queues:
             queues.append(number)
     return queues
@@ -42,7 +49,10 @@ def validate_queue_list(value: object) -> None:
 
 
 class QueueDisplay(models.Model):
-    """How one PBX queue looks on the boards. Queues without a row use the defaults below."""
+    """How one PBX queue looks on the boards. Queues without a row use the defaults below.
+
+    How its figures are counted (the service-level target, goal and formula) is the call
+    history's ``QueueKpiSettings``: the boards show the target their figures were made with."""
 
     queue = models.PositiveIntegerField(_("queue number"), unique=True)
     display_name = models.CharField(
@@ -64,12 +74,6 @@ class QueueDisplay(models.Model):
         _("longest wait: red from (s)"), default=120, help_text=_("Seconds; 0 = never.")
     )
     flash = models.BooleanField(_("flash when red"), default=True)
-    service_level_target_seconds = models.PositiveIntegerField(
-        _("service level target (s)"),
-        default=20,
-        validators=[MinValueValidator(1), MaxValueValidator(3600)],
-        help_text=_("Calls answered within this many seconds count towards the service level."),
-    )
 
     class Meta:
         ordering = ["queue"]
@@ -97,7 +101,6 @@ class QueueDisplay(models.Model):
             "wait_amber": self.wait_amber_seconds,
             "wait_red": self.wait_red_seconds,
             "flash": self.flash,
-            "sl_target": self.service_level_target_seconds,
         }
 
 

@@ -108,7 +108,7 @@ def _question(
         # Every queue: those the PBX lists now and those that had calls in the range (a queue
         # the PBX no longer lists keeps its history).
         extra = history.queues_with_calls(date_from=data["date_from"], date_to=data["date_to"])
-        offered = sorted(set(offered) | extra)
+        offered = sorted(set(offered) | set(extra))
     _choices(form, offered, wanted)
     # The form shows the question as answered: a preset's dates, the interval chosen for it.
     shown = request.GET.copy()
@@ -460,13 +460,16 @@ def report_intervals_csv(request: HttpRequest) -> HttpResponse:
         question = _csv_question(request)
     except BadQuestion as bad:
         return _bad_csv(bad)
-    report = history.report_figures(
-        queues=question.queues,
-        date_from=question.date_from,
-        date_to=question.date_to,
-        interval=question.interval,
-        detail=False,
-    )
+    try:
+        report = history.report_figures(
+            queues=question.queues,
+            date_from=question.date_from,
+            date_to=question.date_to,
+            interval=question.interval,
+            detail=False,
+        )
+    except QueryInvalid as error:  # more figures than one export may hold
+        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     chunks = _batched(reports.INTERVAL_COLUMNS, reports.interval_rows(report))
     return _csv_response(request, filename=_filename("intervals", question), chunks=chunks)
 

@@ -112,13 +112,6 @@ def extension_choices() -> list[dict]:
     return live.extensions_get()
 
 
-def sl_targets_read() -> dict[str, Any]:
-    """The service-level targets for the live snapshots (handed to ``wallboard.live`` at start)."""
-    default = QueueDisplay._meta.get_field("service_level_target_seconds").get_default()
-    rows = QueueDisplay.objects.values_list("queue", "service_level_target_seconds")
-    return {"default": default, "by_queue": {str(queue): target for queue, target in rows}}
-
-
 def audit_unknown_after() -> datetime:
     """Actions created before this and still without an outcome will never get one."""
     return timezone.now() - timedelta(seconds=action_longest_seconds())
@@ -141,7 +134,7 @@ def audit_actions(*, user, filters: dict) -> QuerySet[MemberAction]:
     if filters.get("ok") in ("0", "1"):
         rows = rows.filter(ok=filters["ok"] == "1")
     elif filters.get("ok") == "pending":
-        rows = rows.filter(finished__isnull=True)
+        rows = rows.filter(ok__isnull=True)
     zone = timezone.get_current_timezone()
     if filters.get("date_from"):
         rows = rows.filter(created__gte=datetime.combine(filters["date_from"], time.min, zone))

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from wallboard.live.shapes import MEMBER_STATES
+from wallboard.live.shapes import MEMBER_STATES, TAKING_CALLS
 
 
 def member_states() -> list[list[str]]:
     """[[state, word], ...] in the order the boards count them (for the page's JavaScript)."""
     return [[state, str(label)] for state, label in MEMBER_STATES]
+
+
+def taking_calls_states() -> list[str]:
+    """The states of members who take calls (the staffing hint compares with their count)."""
+    return list(TAKING_CALLS)
 
 
 def state_words() -> dict[str, str]:
@@ -47,6 +52,17 @@ def js_strings() -> dict[str, object]:
         "session_ended": _("Your session has ended; log in again."),
         "sound_on": _("Sound alerts on"),
         "confirm_remove": _("{name} ({ext}) will stop receiving calls from queue {queue}."),
+        # The staffing hint's tooltip (templatetags.boards.staffing_basis writes the same).
+        "staffing": {
+            "basis": _(
+                "Erlang C: {calls} calls in the last {minutes} min, average talk {aht}, "
+                "goal {percent} % within {target} s"
+            ),
+            "few_calls": _(
+                "No hint yet: {calls} calls in the last {minutes} min (at least {min} needed)"
+            ),
+            "no_aht": _("No hint yet: no call answered today"),
+        },
     }
 
 

@@ -15,7 +15,7 @@ from wallboard.boards import selectors
 from wallboard.boards.forms import AuditFilterForm
 from wallboard.boards.kiosks import kiosk_from_token
 from wallboard.boards.models import Board, QueueDisplay, queue_list_parse
-from wallboard.boards.ui_strings import js_strings, member_states
+from wallboard.boards.ui_strings import js_strings, member_states, taking_calls_states
 from wallboard.control.access import (
     actionable_queues,
     can_audit,
@@ -60,6 +60,7 @@ def _page_config(*, ws_path: str, data: selectors.PageData, board: Board | None)
         "board": selectors.board_settings(board),
         "strings": js_strings(),
         "states": member_states(),
+        "taking_calls": taking_calls_states(),
         "thresholds": QueueDisplay().thresholds(),
         "heartbeat": float(settings.WS_HEARTBEAT_SECONDS),
     }

@@ -1,11 +1,15 @@
-"""Admin: each queue's KPI rules are edited here; call records and read cursors are shown only
-(they are the PBX's, and the readers own them)."""
+"""Admin: each queue's KPI rules are edited here (the service-level target, goal and formula the
+boards and reports count by); call records and read cursors are shown only (they are the PBX's,
+and the readers own them)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from wallboard.history.models import CallRecord, CdrDayCursor, QueueKpiSettings
+from wallboard.history.services import kpi_rules_changed
 
 
 @admin.register(QueueKpiSettings)
@@ -19,6 +23,19 @@ class QueueKpiSettingsAdmin(admin.ModelAdmin):
         "exclude_short_abandons",
     ]
     search_fields = ["=queue"]
+
+    # The boards count today's figures by these rules: a change reaches them at once.
+    def save_model(self, request: HttpRequest, obj: QueueKpiSettings, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        kpi_rules_changed()
+
+    def delete_model(self, request: HttpRequest, obj: QueueKpiSettings) -> None:
+        super().delete_model(request, obj)
+        kpi_rules_changed()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[QueueKpiSettings]) -> None:
+        super().delete_queryset(request, queryset)
+        kpi_rules_changed()
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):

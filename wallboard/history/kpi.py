@@ -47,7 +47,7 @@ FORMULA_MIXED = "mixed"
 # ``QueueFigures.queue`` of figures that add several queues together: no PBX queue is number 0.
 SELECTION = 0
 
-DEFAULT_TARGET_SECONDS = 20  # as boards.QueueDisplay.service_level_target_seconds
+DEFAULT_TARGET_SECONDS = 20
 DEFAULT_TARGET_PERCENT = 80
 DEFAULT_SHORT_ABANDON_SECONDS = 5
 
@@ -640,3 +640,38 @@ def selection_report(
         by_hour=by_hour,
         agents=agent_figures_merge(agent_parts),
     )
+
+
+def agents_by_queue(calls: Iterable[Sequence[Any]]) -> dict[int, dict[str, tuple[int, int]]]:
+    """Each queue's agents with their answered calls and talk seconds (``CallFact`` order;
+    other outcomes are ignored): ``{queue: {agent: (calls, talk_seconds)}}``. The boards' agent
+    rows show it for today, per queue like the member rows they sit in."""
+    result: dict[int, dict[str, list[int]]] = {}
+    for queue, _day, _slot, outcome, _wait, talk, agent in calls:
+        if outcome != OUTCOME_ANSWERED or not agent:
+            continue
+        acc = result.setdefault(queue, {}).setdefault(agent, [0, 0])
+        acc[0] += 1
+        acc[1] += talk or 0
+    return {
+        queue: {agent: (acc[0], acc[1]) for agent, acc in agents.items()}
+        for queue, agents in result.items()
+    }
+
+
+def arrivals_count(
+    calls: Iterable[tuple[int, str, int | None]], *, rules: Mapping[int, KpiRules]
+) -> dict[int, int]:
+    """How many calls arrived in each queue of ``rules``, from ``(queue, outcome, wait)`` of
+    queue calls: the staffing hint's arrivals. Short abandons are left out where the queue
+    leaves them out of offered; other queues are ignored."""
+    counts = dict.fromkeys(rules, 0)
+    for queue, outcome, wait in calls:
+        rule = rules.get(queue)
+        if rule is None:
+            continue
+        short = outcome == OUTCOME_ABANDONED and wait is not None
+        if short and rule.exclude_short_abandons and wait <= rule.short_abandon_seconds:
+            continue
+        counts[queue] += 1
+    return counts

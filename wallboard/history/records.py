@@ -126,6 +126,19 @@ def _epoch(unique_id: str | None) -> float | None:
         return None
 
 
+def page_rows(payload: list[Any]) -> list[dict[str, Any]]:
+    """The rows of a CDR page: its objects. The API document's examples end lists with a stray
+    ``""`` (API_NOTES.md); such elements are not records and take no position in the list."""
+    return [element for element in payload if isinstance(element, dict)]
+
+
+def row_identity(row: Mapping[str, Any]) -> list[str | None]:
+    """What tells one CDR row from another: id, unique_id and when (none of them is rewritten
+    later; ``recording_file`` is, when a recording is deleted)."""
+    values = (row.get(name) for name in ("id", "unique_id", "when"))
+    return [None if value is None else str(value) for value in values]
+
+
 def record_read(raw: Any, *, known: Collection[int], zone: ZoneInfo) -> dict[str, Any]:
     """The ``CallRecord`` field values for one raw CDR row (the PBX's own ``id`` is the key).
 

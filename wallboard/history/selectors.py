@@ -8,7 +8,7 @@ answered as asked raise ``QueryInvalid`` (the API's 400).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from wallboard.history.intervals import (
     day_start,
     days_of,
     local_today,
+    periods,
     range_check,
 )
 from wallboard.history.kpi import (
@@ -34,12 +35,14 @@ from wallboard.history.kpi import (
     QueueReport,
     SelectionReport,
     agent_report,
+    agents_by_queue,
+    arrivals_count,
     queue_report,
     selection_report,
     today_figures,
 )
 from wallboard.history.models import CallRecord, QueueKpiSettings
-from wallboard.history.records import OUTCOME_ABANDONED, OUTCOME_ANSWERED, OUTCOMES
+from wallboard.history.records import OUTCOME_ANSWERED, OUTCOMES
 
 # The engine's ``CallFact`` fields, in its order.
 _FACT_FIELDS = ("queue", "day", "slot", "outcome", "wait", "talk", "agent")
@@ -60,6 +63,10 @@ QUEUE_CALL_FIELDS = (
     "destination_name",
     "unique_id",
 )
+# A report holds at most this many sets of figures (periods x queues): a month of quarter hours
+# for 33 queues, a year of days for 273. More is tens of megabytes no page or program needs
+# at once.
+REPORT_MAX_FIGURES = 100_000
 
 
 def pbx_zone() -> ZoneInfo:
@@ -98,8 +105,10 @@ def queue_figures(
     *, queues: Collection[int], date_from: date, date_to: date, interval: str
 ) -> QueueReport:
     """Every figure of these queues for each period of the range (empty periods included) and
-    for the whole range. Raises ``QueryInvalid`` for a range the interval cannot serve."""
+    for the whole range. Raises ``QueryInvalid`` for a range the interval cannot serve, or one
+    that would make more than ``REPORT_MAX_FIGURES`` periods over all the queues."""
     range_check(date_from, date_to, interval)
+    _figures_cap_check(queues=queues, date_from=date_from, date_to=date_to, interval=interval)
     return queue_report(
         _facts(date_from=date_from, date_to=date_to, queues=queues),
         rules=kpi_rules_get(queues=queues),
@@ -108,6 +117,31 @@ def queue_figures(
         interval=interval,
         zone=pbx_zone(),
     )
+
+
+def _figures_cap_check(
+    *, queues: Collection[int], date_from: date, date_to: date, interval: str
+) -> None:
+    """Refuse a report of more than ``REPORT_MAX_FIGURES`` sets of figures."""
+    cells = len(periods(date_from, date_to, interval, pbx_zone())) * len(queues)
+    if cells > REPORT_MAX_FIGURES:
+        raise QueryInvalid(
+            f"{len(queues)} queues over this range at the interval {interval!r} make {cells:,} "
+            f"sets of figures (at most {REPORT_MAX_FIGURES:,}); choose fewer queues, a coarser "
+            "interval or a shorter range"
+        )
+
+
+def queues_with_calls(*, date_from: date, date_to: date) -> list[int]:
+    """The queues that have queue calls in the range (a queue the PBX no longer lists
+    included), in order."""
+    found = (
+        CallRecord.objects.filter(day__gte=date_from, day__lte=date_to, queue__isnull=False)
+        .order_by("queue")
+        .values_list("queue", flat=True)
+        .distinct()
+    )
+    return list(found)
 
 
 def queue_figures_today(
@@ -241,6 +275,24 @@ def missed_callers(
     )
 
 
+def _arrivals(
+    *, rules: Mapping[int, KpiRules], now: datetime, window_seconds: float
+) -> dict[int, int]:
+    """Calls that arrived in each queue in the ``window_seconds`` up to ``now`` (queue calls
+    only; short abandons left out where the queue leaves them out)."""
+    recent = (
+        CallRecord.objects.filter(
+            queue__in=list(rules),
+            when__gte=now - timedelta(seconds=window_seconds),
+            when__lte=now,
+        )
+        .exclude(outcome="")
+        .order_by()
+        .values_list("queue", "outcome", "wait")
+    )
+    return arrivals_count(recent, rules=rules)
+
+
 def staffing_hint_get(
     *, queue: int, now: datetime | None = None, window_seconds: float = STAFFING_WINDOW_SECONDS
 ) -> StaffingHint | None:
@@ -248,39 +300,68 @@ def staffing_hint_get(
     last ``window_seconds`` and today's AHT (``erlang``); None while there is too little to go
     on. Calls still in progress are not in the CDR yet, so the newest minutes count low."""
     now = now or timezone.now()
-    rules = kpi_rules_get(queues=[queue])[queue]
+    rules = kpi_rules_get(queues=[queue])
     today = queue_figures_today(queues=[queue], now=now)[queue]
-    recent = CallRecord.objects.filter(
-        queue=queue, when__gte=now - timedelta(seconds=window_seconds), when__lte=now
-    ).exclude(outcome="")
-    offered = 0
-    for outcome, wait in recent.order_by().values_list("outcome", "wait"):
-        short = outcome == OUTCOME_ABANDONED and wait is not None
-        if short and rules.exclude_short_abandons and wait <= rules.short_abandon_seconds:
-            continue
-        offered += 1
+    offered = _arrivals(rules=rules, now=now, window_seconds=window_seconds)[queue]
     return staffing_hint(
         offered=offered,
         window_seconds=window_seconds,
         aht_seconds=today.aht,
-        target_seconds=rules.target_seconds,
-        target_percent=rules.target_percent,
+        target_seconds=rules[queue].target_seconds,
+        target_percent=rules[queue].target_percent,
+    )
+
+
+@dataclass(frozen=True)
+class BoardToday:
+    """Everything the live boards show of today for some queues, computed at once: each
+    queue's figures, its agents' answered calls and talk, and its staffing hint."""
+
+    day: date
+    computed_at: datetime  # the instant the figures are as of
+    day_end: datetime  # the end of the PBX's ``day``: the figures are for that day only
+    rules: dict[int, KpiRules]
+    figures: dict[int, QueueFigures]
+    agents: dict[int, dict[str, tuple[int, int]]]  # queue -> agent -> (calls, talk seconds)
+    window_seconds: float
+    arrivals: dict[int, int]  # calls that arrived in the staffing window
+    staffing: dict[int, StaffingHint | None]
+
+
+def board_today_get(*, queues: Collection[int], now: datetime | None = None) -> BoardToday:
+    """Today so far for the boards, for these queues: three queries (the rules, today's queue
+    calls, the staffing window's arrivals) and the KPI engine, whatever the number of queues."""
+    now = now or timezone.now()
+    zone = pbx_zone()
+    today = local_today(now, zone)
+    rules = kpi_rules_get(queues=queues)
+    facts = list(_facts(date_from=today, date_to=today, queues=list(rules)))
+    figures = today_figures(facts, rules=rules, today=today, zone=zone)
+    arrivals = _arrivals(rules=rules, now=now, window_seconds=STAFFING_WINDOW_SECONDS)
+    staffing = {
+        queue: staffing_hint(
+            offered=arrivals[queue],
+            window_seconds=STAFFING_WINDOW_SECONDS,
+            aht_seconds=figures[queue].aht,
+            target_seconds=rule.target_seconds,
+            target_percent=rule.target_percent,
+        )
+        for queue, rule in rules.items()
+    }
+    return BoardToday(
+        day=today,
+        computed_at=now,
+        day_end=day_start(today + timedelta(days=1), zone),
+        rules=rules,
+        figures=figures,
+        agents=agents_by_queue(facts),
+        window_seconds=STAFFING_WINDOW_SECONDS,
+        arrivals=arrivals,
+        staffing=staffing,
     )
 
 
 # --- reports over a selection of queues ---------------------------------------------------------
-
-
-def queues_with_calls(*, date_from: date, date_to: date) -> set[int]:
-    """The queues with calls in the range, also those the PBX no longer lists (a report of
-    "every queue" must not lose their history)."""
-    return set(
-        _days(date_from, date_to)
-        .filter(queue__isnull=False)
-        .order_by()
-        .values_list("queue", flat=True)
-        .distinct()
-    )
 
 
 def report_figures(
@@ -301,9 +382,12 @@ def report_figures(
 
     The range is read ``REPORT_CHUNK_DAYS`` days at a time and counted as it comes, so memory
     does not grow with the range. Raises ``QueryInvalid`` for a range the interval cannot
-    serve."""
+    serve, and with ``queue_periods`` for more than ``REPORT_MAX_FIGURES`` sets of figures
+    (without, the selection's periods are the interval's, at most a month of quarter hours)."""
     range_check(date_from, date_to, interval)
     queues = sorted(set(queues))
+    if queue_periods:
+        _figures_cap_check(queues=queues, date_from=date_from, date_to=date_to, interval=interval)
     report = selection_report(
         _fact_chunks(queues=queues, date_from=date_from, date_to=date_to, before=before),
         rules=kpi_rules_get(queues=queues),

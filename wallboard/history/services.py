@@ -7,8 +7,10 @@ read, which proves the offset still means what it meant (docs/kpi.md, "Reading t
 Rows are upserted by the PBX's ``id``, so reading a row twice stores it once, and a page and its
 cursor are saved in one transaction, so a crash never loses or skips a row.
 
-``cdr_poll_run`` (the Celery task ``wallboard.history.cdr_poll``) keeps today and yesterday
-current; ``cdr_day_read`` is also what ``manage.py cdr_import`` pages through a range with.
+``cdr_poll_run`` keeps today and yesterday current; ``cdr_day_read`` is also what
+``manage.py cdr_import`` pages through a range with. ``cdr_poll_tick`` (the Celery task
+``wallboard.history.cdr_poll``) runs the poll and then hands today's figures to the live boards
+(``kpi_today_publish``): the boards' figures come from the same engine as every report.
 """
 
 from __future__ import annotations
@@ -20,19 +22,24 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from pbxapi import errors as pbx
 from pbxapi.validation import CDR_PAGE_MAX
+from wallboard.history.erlang import STAFFING_MAX_AGENTS, STAFFING_MIN_CALLS
 from wallboard.history.intervals import day_start, local_today
+from wallboard.history.kpi import QueueFigures
 from wallboard.history.models import CallRecord, CdrDayCursor
-from wallboard.history.records import queue_attribute, record_read
-from wallboard.history.selectors import pbx_zone
-from wallboard.live.kpi import page_rows, row_identity
+from wallboard.history.records import page_rows, queue_attribute, record_read, row_identity
+from wallboard.history.selectors import BoardToday, board_today_get, pbx_zone
 from wallboard.live.pbx import pbx_client
 from wallboard.live.selectors import known_queue_numbers
+from wallboard.live.services import kpi_publish
+from wallboard.live.shapes import AgentToday, Staffing, TodayFigures
+from wallboard.live.store import RedisLock
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +67,13 @@ class DayRead:
 
 @dataclass
 class PollReport:
-    """What one ``cdr_poll_run`` did."""
+    """What one ``cdr_poll_run`` (and ``cdr_poll_tick``) did."""
 
     days: list[DayRead] = field(default_factory=list)
     deferred: bool = False  # the budget had no slot: the rest is read next run
     attributed: int = 0  # stored rows whose queue became known
-    purged: int = 0  # rows deleted by the retention
+    failed: str | None = None  # the PBX error that stopped the reading (cdr_poll_tick)
+    published: int = 0  # board snapshots whose figures changed (cdr_poll_tick)
 
 
 def settle_time(day: date, *, zone: ZoneInfo) -> datetime:
@@ -263,17 +271,14 @@ def _pass_start(cursor: CdrDayCursor, now: datetime) -> None:
 def cdr_poll_run(*, now: datetime | None = None) -> PollReport:
     """One run of the CDR poll: yesterday until it is settled, then today; at most
     ``POLL_MAX_REQUESTS`` requests, never waiting for the budget (a refusal leaves the rest to
-    the next run). Also gives stored rows the queues that became known and applies the
-    retention. PBX errors other than a refusal propagate (the live poller keeps the PBX state).
+    the next run). Also gives stored rows the queues that became known. PBX errors other than
+    a refusal propagate (the live poller keeps the PBX state).
     """
     now = now or timezone.now()
     zone = pbx_zone()
     today = local_today(now, zone)
     known = set(known_queue_numbers())
-    report = PollReport(
-        attributed=call_records_attribute(known=known),
-        purged=call_records_purge(today=today),
-    )
+    report = PollReport(attributed=call_records_attribute(known=known))
     left = POLL_MAX_REQUESTS
     for day in (today - timedelta(days=1), today):
         if left <= 0:
@@ -287,3 +292,119 @@ def cdr_poll_run(*, now: datetime | None = None) -> PollReport:
             report.days.append(read)
         left -= read.requests
     return report
+
+
+# The CDR poll task's time limits; its lock outlives the hard one, so a run that is still going
+# never loses it, and a killed worker's lock frees itself soon after.
+CDR_POLL_SOFT_TIME_LIMIT = 50.0
+CDR_POLL_HARD_TIME_LIMIT = 60.0
+CDR_POLL_LOCK = "cdr-poll-lock"
+
+
+def cdr_poll_tick(*, now: datetime | None = None) -> PollReport | None:
+    """One beat of the call history (the task ``wallboard.history.cdr_poll``): read the new
+    call records (``cdr_poll_run``), then publish today's figures to the boards — also when no
+    row came (the first run after midnight starts the new day) and when the PBX failed (the
+    stored records still say what they said). Under a Redis lock, so two runs never overlap;
+    returns None, doing nothing, while another run holds it.
+    """
+    lock = RedisLock(CDR_POLL_LOCK, CDR_POLL_HARD_TIME_LIMIT + 1.0)
+    if not lock.acquire():
+        return None
+    try:
+        try:
+            report = cdr_poll_run(now=now)
+        except pbx.PBXError as error:
+            # Blocked, unreachable, a broken answer: the live poller shows the PBX state; the
+            # cursors keep what was read, and the next run carries on from there.
+            logger.warning("CDR poll stopped: %s", error)
+            report = PollReport(failed=str(error))
+        report.published = kpi_today_publish(now=now)
+        return report
+    finally:
+        lock.release()
+
+
+# --- today's figures for the live boards ------------------------------------------------------
+
+
+def kpi_today_publish(*, now: datetime | None = None) -> int:
+    """Compute today's figures of every queue in the PBX's list (the live cache's) with the
+    KPI engine, and hand them to the boards (``wallboard.live.services.kpi_publish``): each
+    queue's figures and staffing hint, each agent's answered calls and talk time. Returns how
+    many board snapshots changed."""
+    board = board_today_get(queues=known_queue_numbers(), now=now)
+    return kpi_publish(
+        queues={queue: _today_figures(figures) for queue, figures in board.figures.items()},
+        staffing={queue: _staffing(board, queue) for queue in board.figures},
+        agents={queue: _agents_today(by_agent) for queue, by_agent in board.agents.items()},
+        computed_at=board.computed_at.timestamp(),
+        valid_until=board.day_end.timestamp(),
+    )
+
+
+def kpi_rules_changed() -> None:
+    """A queue's KPI rules changed (the admin): once that is committed, publish today's
+    figures again, so the boards count by the new rules at once instead of at the next CDR
+    poll."""
+    # Robust: whatever goes wrong publishing, the change is saved, and the next CDR poll
+    # publishes by the new rules.
+    transaction.on_commit(_publish_after_rules_change, robust=True)
+
+
+def _publish_after_rules_change() -> None:
+    try:
+        kpi_today_publish()
+    except redis.RedisError as error:
+        logger.warning("Today's figures were not published after a KPI rules change: %s", error)
+
+
+def _today_figures(figures: QueueFigures) -> TodayFigures:
+    return {
+        "offered_today": figures.offered,
+        "answered_today": figures.answered,
+        "missed_today": figures.unanswered,
+        "abandoned_today": figures.abandoned,
+        "service_level": figures.service_level,
+        "service_level_met": figures.service_level_met,
+        "sl_target_seconds": figures.target_seconds,
+        "sl_goal_percent": figures.target_percent,
+        "sl_formula": figures.formula,
+        "asa": figures.asa,
+        "aht": figures.aht,
+        "abandon_rate": figures.abandon_rate,
+    }
+
+
+def _staffing(board: BoardToday, queue: int) -> Staffing:
+    """The hint with what it was made from; ``needed`` is None without a hint."""
+    rules = board.rules[queue]
+    hint = board.staffing[queue]
+    calls = board.arrivals[queue]
+    aht = board.figures[queue].aht
+    arrivals_per_hour = calls * 3600.0 / board.window_seconds
+    return {
+        "needed": hint.agents if hint is not None else None,
+        "capped": hint.capped if hint is not None else False,
+        "max_agents": STAFFING_MAX_AGENTS,
+        "window_seconds": int(board.window_seconds),
+        "calls": calls,
+        "min_calls": STAFFING_MIN_CALLS,
+        "arrivals_per_hour": round(arrivals_per_hour, 1),
+        "aht": aht,
+        "traffic": round(arrivals_per_hour / 3600.0 * aht, 2) if aht else None,
+        "target_seconds": rules.target_seconds,
+        "target_percent": rules.target_percent,
+        "service_level": hint.service_level if hint is not None else None,
+        "asa": hint.asa if hint is not None else None,
+    }
+
+
+def _agents_today(by_agent: dict[str, tuple[int, int]]) -> dict[int, AgentToday]:
+    """Agents by extension: the boards' member rows are extensions (an agent that is not a
+    number, such as a name the PBX wrote, has no row to show it in)."""
+    return {
+        int(agent): {"answered": calls, "talk_seconds": talk}
+        for agent, (calls, talk) in by_agent.items()
+        if agent.isascii() and agent.isdigit()
+    }

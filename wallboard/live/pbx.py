@@ -13,9 +13,12 @@ from typing import NamedTuple
 
 import redis
 from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import Greatest
 
 from pbxapi.budget import RedisBudget
-from pbxapi.client import PBXClient
+from pbxapi.client import PBXClient, exchange_hold
+from wallboard.live.models import PBXBlock
 
 # A Redis command that takes longer than this is a broken Redis, not a slow one: fail loudly
 # instead of hanging a poll tick or a websocket connect.
@@ -34,6 +37,8 @@ class _Config(NamedTuple):
     budget_window: float
     action_reserve: int
     block_seconds: float
+    rate_limit: tuple[int, float]
+    time_zone: str
 
 
 class _Objects(NamedTuple):
@@ -61,6 +66,8 @@ def _config() -> _Config:
         budget_window=settings.PBX_BUDGET_WINDOW,
         action_reserve=settings.PBX_ACTION_RESERVE,
         block_seconds=settings.PBX_BLOCK_SECONDS,
+        rate_limit=tuple(settings.PBX_RATE_LIMIT),
+        time_zone=settings.PBX_TIME_ZONE,
     )
 
 
@@ -83,6 +90,26 @@ def redis_connection() -> redis.Redis:
     return client
 
 
+class DatabaseBlockStore:
+    """The budget's block store (``pbxapi.budget.BlockStore``) in the database: a 403's block
+    survives a Redis restart or flush. The budget logs and survives a failing store."""
+
+    def __init__(self, budget_key: str) -> None:
+        self.budget_key = budget_key
+
+    def load(self) -> float | None:
+        row = PBXBlock.objects.filter(budget_key=self.budget_key).first()
+        return row.until if row is not None else None
+
+    def save(self, until: float) -> None:
+        # Never shortens a longer block another process recorded.
+        updated = PBXBlock.objects.filter(budget_key=self.budget_key).update(
+            until=Greatest(F("until"), until)
+        )
+        if not updated:
+            PBXBlock.objects.get_or_create(budget_key=self.budget_key, defaults={"until": until})
+
+
 def _build(config: _Config) -> _Objects:
     connection = redis.Redis.from_url(
         config.redis_url,
@@ -97,6 +124,13 @@ def _build(config: _Config) -> _Objects:
         window=config.budget_window,
         reserve=config.action_reserve,
         block_seconds=config.block_seconds,
+        # Every process sharing the key uses the same timeouts, so this is the longest any of
+        # them holds a slot: the cold start after Redis lost its memory waits that long.
+        max_hold=exchange_hold(
+            connect_timeout=config.connect_timeout, read_timeout=config.read_timeout
+        ),
+        pbx_limit=config.rate_limit,
+        block_store=DatabaseBlockStore(config.budget_key),
     )
     client = PBXClient(
         config.base_url,
@@ -105,6 +139,7 @@ def _build(config: _Config) -> _Objects:
         budget=budget,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
+        time_zone=config.time_zone,
     )
     return _Objects(config=config, redis=connection, budget=budget, client=client)
 

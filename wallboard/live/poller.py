@@ -10,13 +10,13 @@ used); the shared budget still decides every request, and never lets us exceed t
 Staleness order: a source is *due* at (last attempt + its period); the earliest due goes first.
 Watched queues and call/statistics have period 0, so they go round-robin; extensions come every
 POLL_EXTENSIONS_SECONDS, the queue list every POLL_QUEUE_LIST_SECONDS (new queues appear by
-themselves), queues no open board watches every POLL_UNWATCHED_SECONDS, today's new call records
-(the KPIs) every POLL_KPI_SECONDS and right after the PBX's midnight. Never-fetched sources are
-due at once, the queue list first (it says which queues exist).
+themselves), queues no open board watches every POLL_UNWATCHED_SECONDS. Never-fetched sources
+are due at once, the queue list first (it says which queues exist). Today's figures are not
+polled here: the call history publishes them (``services.kpi_publish``).
 
 Two budget lanes (pbxapi.budget). The round-robin sources (queue statuses, call/statistics)
 ask on the "poll" lane, paced on an even grid (``_pace``). The slow sources (queue list,
-extensions, KPIs: ``BACKGROUND_SOURCES``) ask on the "background" lane, off the grid and
+extensions: ``BACKGROUND_SOURCES``) ask on the "background" lane, off the grid and
 without waiting: they borrow an idle reserve slot, so they do not make a round one request
 longer; when refused they stay due and are tried again before the next grid request.
 
@@ -38,12 +38,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from pbxapi import errors as pbx
-from wallboard.live import kpi, services, store
+from wallboard.live import services, store
 from wallboard.live.pbx import pbx_budget
 from wallboard.live.store import (
     SOURCE_CALLS,
     SOURCE_EXTENSIONS,
-    SOURCE_KPI,
     SOURCE_QUEUES,
     source_queue_status,
 )
@@ -59,15 +58,15 @@ _OUTAGE_ERRORS = (
     pbx.AuthenticationFailed,
 )
 # Tie-break for sources due at the same moment: the list of queues first, then names, then calls,
-# then queue statuses; today's KPIs last, so a fresh start paints the boards before counting.
-_KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2, SOURCE_KPI: 4}
+# then queue statuses.
+_KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2}
 # Slow sources fetched on the budget's "background" lane, off the poll grid (see _tick).
-BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS, SOURCE_KPI})
+BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS})
 # While actions use more than the reserve (the polls leave them extra room), the slow sources
 # come this many times less often. The window is then full: a background request in it makes
 # the next action wait for a poll's slot, and that round is a whole request longer on every
-# board (5-12 % of rounds at 20 actions a minute). Names, registrations and today's counts can
-# wait a few minutes more while supervisors are that busy; who is on a call cannot.
+# board. Names and registrations can wait a few minutes more while supervisors are that busy;
+# who is on a call cannot.
 BACKGROUND_STRETCH = 3.0
 
 
@@ -90,7 +89,7 @@ def due_sources(
     slow: float = 1.0,
 ) -> list[str]:
     """Every source due now, most overdue first. ``slow`` stretches the periods of the slow
-    sources (queue list, extensions, KPIs; see ``BACKGROUND_STRETCH``)."""
+    sources (queue list, extensions; see ``BACKGROUND_STRETCH``)."""
     periods: dict[str, float] = {
         SOURCE_QUEUES: settings.POLL_QUEUE_LIST_SECONDS * slow,
         SOURCE_EXTENSIONS: settings.POLL_EXTENSIONS_SECONDS * slow,
@@ -99,18 +98,16 @@ def due_sources(
     if known:
         # call/statistics feeds every watched queue, so it goes round with them.
         periods[SOURCE_CALLS] = 0.0 if watched else unwatched
-        # CDR rows are attributed to known queues, so the KPIs wait for the queue list.
-        periods[SOURCE_KPI] = settings.POLL_KPI_SECONDS * slow
     for queue in known:
         periods[source_queue_status(queue)] = 0.0 if queue in watched else unwatched
 
     due: list[tuple[float, int, str]] = []
     for source, period in periods.items():
         last = attempts.get(source)
+        if last is not None and last > now:
+            # Noted before the clock was stepped back: fetch it again, as if never fetched.
+            last = None
         due_at = 0.0 if last is None else last + period
-        if source == SOURCE_KPI and last is not None:
-            # A new day starts from zero: do not show yesterday's figures for a whole period.
-            due_at = min(due_at, kpi.next_day_start(last))
         if due_at <= now:
             due.append((due_at, _KIND_ORDER.get(source, 3), source))
     return [source for _due_at, _kind, source in sorted(due)]
@@ -126,9 +123,8 @@ def backoff_delay(failures: int) -> float:
 
 
 # A tick runs a little past the next beat, and a tick that finds the lock held waits a little
-# for it: the next tick takes over right where this one stops. Ticks that ended before the next
-# began left a gap in which a grid slot now and then fell; that poll went out late (one in
-# three ticks, each time making a round 2-4 % longer: the p95).
+# for it: the next tick takes over right where this one stops, so no grid slot falls into a gap
+# between two ticks (a poll in such a gap would go out late and make its round longer).
 TICK_RUN_SHARE = 1.15
 LOCK_WAIT_SHARE = 0.5
 
@@ -178,7 +174,10 @@ def _tick(seconds: float) -> TickReport:
         report.skipped = "blocked"
         return report
     backoff = store.backoff_get()
-    if backoff["until"] > time.time():
+    # A backoff that ends further ahead than the longest one was noted before the clock was
+    # stepped back: it is over.
+    now = time.time()
+    if now < backoff["until"] <= now + settings.POLL_BACKOFF_MAX_SECONDS:
         report.skipped = "backoff"
         return report
 
@@ -275,13 +274,13 @@ def poll_spacing_seconds(demand: float = 0.0) -> float:
     """The even spacing of poll requests that spends the polls' share, given the actions' recent
     demand (requests per window).
 
-    The share is spread over the window plus the budget's guard, not the plain window: the
-    budget counts "all grants < N" over that long, and polls spread over the plain window would
-    now and then hold one slot more of it than they leave, so an action or background request
-    would wait for a poll's slot and the poll after it would lag. At exactly the share a late
-    request would also be late again one window later, for ever (the budget lets the request a
-    share later go only once the late one has left the window); with the guard's slack such a
-    lag is caught up within a window. It costs 1 % (50 ms of 5 s).
+    The share is spread over the window plus the budget's typical hold (``budget.guard``), not
+    the plain window: a slot stays held until a window after its answer, so each poll occupies
+    W + its hold, and polls spread over the plain window would now and then hold one slot more
+    than they leave, so an action or background request would wait for a poll's slot and the
+    poll after it would lag. At exactly the share a late request would also be late again one
+    window later, for ever; with the slack such a lag is caught up within a window. It costs
+    hold / W of the polls' rate.
     """
     share = settings.PBX_BUDGET_REQUESTS - polls_leave(demand)
     return (settings.PBX_BUDGET_WINDOW + pbx_budget().guard) / share
@@ -292,8 +291,8 @@ def demand_update(grid: dict | None, *, actions: int, now: float) -> float:
     many action requests the last window held.
 
     Background fetches are left out: they ask without waiting and are simply tried again when
-    no slot is free, so they need no room of their own (counted, their rare bursts pushed the
-    estimate over the next whole slot and slowed every board for seconds).
+    no slot is free, so they need no room of their own (counted, a rare burst of them would push
+    the estimate over the next whole slot and slow every board for seconds).
     """
     if grid is None or grid.get("demand") is None:
         return float(actions)
@@ -307,7 +306,7 @@ def _pace(remaining: float) -> float | None:
 
     Without pacing the budget grants a window's whole share in one burst and then nothing until
     the oldest grant leaves the window, so a round of Q+1 requests that straddles such a gap
-    takes far longer than the average: the p95 refresh period suffers. Slots sit on a grid
+    takes far longer than the average, and the slowest refresh periods with it. Slots sit on a grid
     (``{p}:poll-grid`` holds the last one), so a request delayed by a slow answer or the gap
     between two ticks does not push every later one back; after a pause it restarts from now.
     The spacing leaves room for what actions have recently used (``polls_leave``).
@@ -318,8 +317,10 @@ def _pace(remaining: float) -> float | None:
     demand = demand_update(grid, actions=usage.actions, now=now)
     spacing = poll_spacing_seconds(demand)
     slot = now if grid is None else grid["slot"] + spacing
-    if slot < now - settings.PBX_BUDGET_WINDOW:
-        slot = now  # after a pause (idle, blocked, outage) the grid starts again from now
+    if not now - settings.PBX_BUDGET_WINDOW <= slot <= now + settings.PBX_BUDGET_WINDOW:
+        # After a pause (idle, blocked, outage) the grid starts again from now; a slot far ahead
+        # was set before the clock was stepped back.
+        slot = now
     # A lag of up to a slot (a slow answer, the gap between ticks) is caught up. A longer one
     # is not kept as a debt: paying it back would take every slot the budget frees for as
     # long, in a burst, and fill the window for the actions.

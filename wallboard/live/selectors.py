@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+import time
 from typing import Any
+
+from django.conf import settings
 
 from wallboard.live import store
 from wallboard.live.pbx import pbx_budget
@@ -19,48 +20,6 @@ def snapshot_get(*, queue: int) -> dict[str, Any] | None:
 def snapshots_get(*, queues: list[int]) -> dict[int, dict[str, Any]]:
     """The stored snapshots of these queues (those that exist), in one Redis round trip."""
     return store.snapshots_get(queues)
-
-
-logger = logging.getLogger(__name__)
-
-# Snapshots are rebuilt several times a second; a target changed in the admin reaches the boards
-# within this many seconds instead of costing a database query per rebuild.
-SL_TARGETS_CACHE_SECONDS = 30.0
-# The target without any configuration (seconds).
-SL_TARGET_DEFAULT_SECONDS = 20
-
-# Where the service-level targets come from: handed in by the app that owns their configuration
-# (it registers a reader at start-up), so that this layer reads no higher app's models. The
-# reader returns {"default": seconds, "by_queue": {"100": seconds}} and may raise when its
-# database is away: the default then stands in and the boards keep updating.
-_sl_targets_reader: Callable[[], dict[str, Any]] | None = None
-
-
-def sl_targets_reader_set(reader: Callable[[], dict[str, Any]] | None) -> None:
-    global _sl_targets_reader
-    _sl_targets_reader = reader
-
-
-def sl_targets_get(*, queues: list[int]) -> dict[int, int]:
-    """Each queue's service-level target in seconds, read at most every
-    SL_TARGETS_CACHE_SECONDS (cached in Redis for every process)."""
-    cached = store.sl_targets_cached()
-    if cached is None:
-        cached = _sl_targets_read()
-        store.sl_targets_cache(cached, ttl=SL_TARGETS_CACHE_SECONDS)
-    by_queue = cached["by_queue"]
-    return {queue: int(by_queue.get(str(queue), cached["default"])) for queue in queues}
-
-
-def _sl_targets_read() -> dict[str, Any]:
-    fallback = {"default": SL_TARGET_DEFAULT_SECONDS, "by_queue": {}}
-    if _sl_targets_reader is None:
-        return fallback
-    try:
-        return _sl_targets_reader()
-    except Exception as error:
-        logger.warning("Service-level targets unreadable (%s); using the default", error)
-        return fallback
 
 
 def known_queue_numbers() -> list[int]:
@@ -130,12 +89,28 @@ def fresh_at_get() -> str | None:
 
 
 def health_get() -> dict[str, Any]:
-    """PBX state, last success of each source, requests spent in the last window, clients."""
+    """The overall status (``health_status``), PBX state, last success of each source, requests
+    spent in the last window, clients."""
     budget = pbx_budget()
+    state = pbx_state_get()
+    fresh = store.fresh_at_get()
+    blocked_until = budget.blocked_until()
     return {
-        "pbx": pbx_state_get(),
-        "fresh_at": fresh_at_get(),
+        "status": health_status(state=state["state"], fresh_at=fresh, blocked=bool(blocked_until)),
+        "pbx": state,
+        "fresh_at": iso(fresh),
         "requests_last_window": budget.used(),
-        "budget_blocked_until": iso(budget.blocked_until()),
+        "budget_blocked_until": iso(blocked_until),
         "connected_clients": store.clients_count(),
     }
+
+
+def health_status(*, state: str, fresh_at: float | None, blocked: bool) -> str:
+    """The status word: "blocked" (the PBX blocks us), "degraded" (PBX unreachable, or the
+    boards' data older than BOARD_STALE_SECONDS) or "up"."""
+    if blocked or state == "blocked":
+        return "blocked"
+    stale = fresh_at is None or time.time() - fresh_at > settings.BOARD_STALE_SECONDS
+    if state != "ok" or stale:
+        return "degraded"
+    return "up"

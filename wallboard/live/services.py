@@ -1,26 +1,28 @@
 """Writes on the live data: fetch a PBX source, rebuild the snapshots that depend on it, store
 them, push real changes, and keep the PBX connection state (docs/contracts.md, wallboard.live).
 
-The poller (``wallboard.live.poller``) and the control services both come through here, so a
-snapshot is built, versioned and pushed the same way whoever caused the fetch.
+The poller (``wallboard.live.poller``), the control services and the call history (today's
+figures, ``kpi_publish``) all come through here, so a snapshot is built, versioned and pushed
+the same way whoever caused the change.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import date
 from typing import Any
 
 from pbxapi import errors as pbx
-from pbxapi.validation import CDR_PAGE_MAX
-from wallboard.live import kpi, push, selectors, store
+from wallboard.live import push, selectors, store
 from wallboard.live.pbx import pbx_client
+from wallboard.live.shapes import AgentToday, Staffing, TodayFigures
 from wallboard.live.snapshots import (
     calls_normalise,
     extensions_normalise,
     iso,
     queue_list_normalise,
+    queue_today,
+    queue_today_differs,
     snapshot_build,
     snapshot_differs,
     status_normalise,
@@ -29,7 +31,6 @@ from wallboard.live.snapshots import (
 from wallboard.live.store import (
     SOURCE_CALLS,
     SOURCE_EXTENSIONS,
-    SOURCE_KPI,
     SOURCE_QUEUES,
     source_queue_status,
 )
@@ -90,11 +91,9 @@ def member_action_show(*, queue: int, extension: int, action: str) -> dict[str, 
 def source_fetch(source: str, *, priority: str = "poll", max_wait: float | None = None) -> int:
     """Ask the PBX for one source, keep its answer, rebuild what depends on it.
 
-    ``source`` is ``calls``, ``extensions``, ``queues``, ``kpi`` or ``queue_status:{n}``. Returns
-    how many snapshots really changed. Errors are recorded in the PBX state, then raised.
+    ``source`` is ``calls``, ``extensions``, ``queues`` or ``queue_status:{n}``. Returns how
+    many snapshots really changed. Errors are recorded in the PBX state, then raised.
     """
-    if source == SOURCE_KPI:
-        return kpi_refresh(priority=priority, max_wait=max_wait)
     try:
         value, dependants = _fetch(source, priority=priority, max_wait=max_wait)
     except pbx.PBXError as error:
@@ -137,121 +136,69 @@ def _every_queue() -> list[int]:
     return [q["queue"] for q in store.known_queues()]
 
 
-def kpi_refresh(*, priority: str = "poll", max_wait: float | None = None) -> int:
-    """Count today's new CDR rows into the per-queue tally and rebuild the queues it changed.
-
-    Normally one request: the next page starts at the rows already counted (less one, to check
-    that the last counted row is still where it was). A full page (3000) means more rows: page
-    on. A new day, a new queue, or rows that shrank or shifted under us start the count again at
-    offset 0. Each page's tally is stored at once, so a failure keeps what was counted; the
-    snapshots of changed queues are rebuilt even then. Returns how many snapshots really changed.
-    """
-    known = _every_queue()
-    today = kpi.pbx_today()
-    before = store.source_get(SOURCE_KPI)
-    tally = before if kpi.tally_usable(before, day=today, known=known) else None
-    # Starting over changes every queue's figures (yesterday's numbers go, or a recount).
-    changed: set[int] = set(known) if tally is None else set()
-    tally = tally or kpi.tally_new(today, known=known)
-    error: pbx.PBXError | None = None
-    restarts = 0
-    try:
-        while True:
-            counted = tally["rows"]
-            tally, page_changed, more = _kpi_page(
-                tally, today=today, known=known, priority=priority, max_wait=max_wait
-            )
-            if counted and not tally["rows"]:
-                restarts += 1
-                if restarts > 1:
-                    # A PBX that ignores the offset would have us recount for ever.
-                    raise pbx.ProtocolError("The PBX's call records keep moving under the count")
-            changed |= page_changed
-            store.source_set(SOURCE_KPI, tally)
-            if not more:
-                break
-    except pbx.PBXError as failure:
-        error = failure
-    rebuilt = snapshots_rebuild(queues=[q for q in known if q in changed])
-    pbx_outcome_record(source=SOURCE_KPI, error=error)
-    if error is not None:
-        raise error
-    return len(rebuilt)
-
-
-def _kpi_page(
-    tally: dict[str, Any],
+def kpi_publish(
     *,
-    today: date,
-    known: list[int],
-    priority: str,
-    max_wait: float | None,
-) -> tuple[dict[str, Any], set[int], bool]:
-    """Fetch and count the next page of today's CDR; returns (tally, changed queues, more)."""
-    counted = tally["rows"]
-    # Ask again for the last row already counted: if it is not there any more, the day's rows
-    # shrank or were reordered, and an offset into them means nothing.
-    offset = counted - 1 if counted else 0
-    page = kpi.page_rows(_cdr_page(day=today, offset=offset, priority=priority, max_wait=max_wait))
-    full = len(page) >= CDR_PAGE_MAX
-    if counted:
-        if not page or kpi.row_identity(page[0]) != tally["last"]:
-            logger.warning(
-                "Today's call records changed under the KPI count (%d counted, %d now at "
-                "offset %d); counting the day again",
-                counted,
-                len(page),
-                offset,
-            )
-            return kpi.tally_new(today, known=known), set(known), True
-        page = page[1:]
-    new, changed, problems = kpi.rows_count(tally, page, known=set(known), fetched=time.time())
-    if problems:
-        logger.warning(
-            "Skipped %d unreadable CDR row(s) in the KPI count; first: %s",
-            len(problems),
-            problems[0],
-        )
-    return new, changed, full
+    queues: dict[int, TodayFigures],
+    staffing: dict[int, Staffing | None],
+    agents: dict[int, dict[int, AgentToday]],
+    computed_at: float,
+    valid_until: float,
+) -> int:
+    """Show today's figures on the boards: store them, rebuild the snapshots of the queues
+    whose figures changed, push those. Returns how many snapshots really changed.
 
-
-def _cdr_page(*, day: date, offset: int, priority: str, max_wait: float | None) -> list[Any]:
-    """One page of today's CDR as the PBX sent it, element by element.
-
-    Not ``PBXClient.cdr()``: that refuses the whole page when one row is unreadable and drops odd
-    elements, and our offset is a position in the PBX's list, so we need every element as sent
-    and skip bad rows ourselves.
+    The call history computes the figures and calls this (after every CDR poll, and when a
+    queue's KPI rules change); the boards know nothing of how they were made. ``queues`` and
+    ``staffing`` are per queue, ``agents`` per queue and extension (an agent without calls
+    need not be listed). ``computed_at`` is when they were computed (a publication computed
+    before the stored one is dropped); ``valid_until`` the end of the PBX's day they are for:
+    after it every snapshot shows them as unknown until the next day's first publication.
+    Queues left out show unknown figures.
     """
-    return pbx_client().cdr_raw(
-        date_from=day, date_to=day, limit=CDR_PAGE_MAX, offset=offset,
-        priority=priority, max_wait=max_wait,
-    )  # fmt: skip
+    publication = {
+        "computed_at": computed_at,
+        "valid_until": valid_until,
+        "queues": {str(queue): dict(figures) for queue, figures in queues.items()},
+        "staffing": {
+            str(queue): None if hint is None else dict(hint) for queue, hint in staffing.items()
+        },
+        "agents": {
+            str(queue): {str(extension): dict(today) for extension, today in by_agent.items()}
+            for queue, by_agent in agents.items()
+        },
+    }
+    before, stored = store.today_replace(publication)
+    if not stored:
+        return 0
+    now = time.time()
+    changed = [
+        queue
+        for queue in _every_queue()
+        if queue_today_differs(before, publication, queue=queue, now=now)
+    ]
+    return len(snapshots_rebuild(queues=changed))
 
 
 def snapshots_rebuild(*, queues: list[int]) -> list[dict[str, Any]]:
     """Rebuild these queues' snapshots from the stored sources; push and return real changes."""
     if not queues:
         return []
-    names = [SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_QUEUES, SOURCE_KPI]
-    sources = store.sources_get(names + [source_queue_status(q) for q in queues])
+    names = [SOURCE_CALLS, SOURCE_EXTENSIONS, SOURCE_QUEUES]
+    sources, publication = store.sources_and_today_get(
+        names + [source_queue_status(q) for q in queues]
+    )
     queue_list = sources[SOURCE_QUEUES]
     queue_names = {q["queue"]: q["name"] for q in (queue_list or {}).get("queues", [])}
     actions = store.member_actions_get(queues)
-    targets = selectors.sl_targets_get(queues=queues)
-    today = kpi.pbx_today()
     changed = []
     for queue in queues:
         status = sources[source_queue_status(queue)]
         if status is None:
             continue  # never fetched: nothing to show yet
         status = status_with_actions(status, actions.get(queue))
-        figures = kpi.queue_kpi(
-            sources[SOURCE_KPI], queue=queue, target=targets[queue], today=today
-        )
 
-        def build(
-            previous: dict[str, Any] | None, queue=queue, status=status, figures=figures
-        ) -> dict:
+        def build(previous: dict[str, Any] | None, queue=queue, status=status) -> dict:
+            now = time.time()
             return snapshot_build(
                 queue=queue,
                 name=queue_names.get(queue),
@@ -260,8 +207,8 @@ def snapshots_rebuild(*, queues: list[int]) -> list[dict[str, Any]]:
                 extensions=sources[SOURCE_EXTENSIONS],
                 queue_list_fetched=queue_list["fetched"] if queue_list else None,
                 previous=previous,
-                now=time.time(),
-                kpi=figures,
+                now=now,
+                today=queue_today(publication, queue=queue, now=now),
             )
 
         snapshot, did_change = store.snapshot_replace(queue, build, snapshot_differs)

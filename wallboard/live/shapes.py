@@ -25,6 +25,8 @@ MEMBER_STATES = (
     ("offline", pgettext_lazy("agent state", "Offline")),
 )
 STATES: tuple[str, ...] = tuple(state for state, _label in MEMBER_STATES)
+# The states of members who take calls now: the agents the staffing hint compares with.
+TAKING_CALLS: tuple[str, ...] = ("available", "ringing", "on_call")
 MemberState = Literal["available", "ringing", "on_call", "paused", "offline"]
 
 # The PBX link as the boards show it.
@@ -76,16 +78,62 @@ class Member(TypedDict):
     calls_taken: int  # the PBX's counter: since the member joined the queue
     last_call_taken_ago: int | None
     call: MemberCall | None
+    # Today in this queue, from the call records (null until today's figures are published).
+    answered: int | None
+    talk_seconds: int | None
 
 
-class Kpi(TypedDict, total=False):
-    """Today's figures of one queue (null until today's call records have been counted)."""
+class TodayFigures(TypedDict):
+    """Today's figures of one queue as the call history's KPI engine publishes them
+    (docs/kpi.md defines each). Percentages are 0-100 with one decimal, times are seconds."""
 
+    offered_today: int | None
     answered_today: int | None
-    missed_today: int | None
-    service_level: float | None  # percent, one decimal
+    missed_today: int | None  # unanswered: abandoned, voicemail, timed out, busy
+    abandoned_today: int | None
+    service_level: float | None  # by the queue's formula
+    service_level_met: bool | None  # service_level >= sl_goal_percent
     sl_target_seconds: int | None
-    kpi_fetched: str | None
+    sl_goal_percent: int | None
+    sl_formula: str | None  # "answered", "offered" or "removed"
+    asa: float | None  # mean wait of answered calls
+    aht: float | None  # mean talk of answered calls
+    abandon_rate: float | None  # abandoned / offered
+
+
+class Kpi(TodayFigures):
+    """The snapshot's ``kpi``: today's figures (all null until the first publication of the
+    PBX's day) and when they were computed."""
+
+    computed_at: str | None
+
+
+class AgentToday(TypedDict):
+    """One agent's answered calls in one queue today, from the call records."""
+
+    answered: int
+    talk_seconds: int
+
+
+class Staffing(TypedDict):
+    """The staffing hint of one queue (docs/kpi.md, "Staffing hint"): how many agents the
+    Erlang C model needs for the queue's service-level goal at the recent arrival rate and
+    today's AHT, and what it was made from. The agents taking calls now are the snapshot's
+    ``counts`` (available + ringing + on_call)."""
+
+    needed: int | None  # None: no hint (too few calls, none answered today) or capped
+    capped: bool  # even ``max_agents`` would not reach the goal
+    max_agents: int
+    window_seconds: int  # arrivals are counted over this many seconds up to computed_at
+    calls: int  # calls that arrived in the window
+    min_calls: int  # with fewer calls in the window there is no hint
+    arrivals_per_hour: float
+    aht: float | None  # today's, seconds
+    traffic: float | None  # Erlangs
+    target_seconds: int
+    target_percent: int
+    service_level: float | None  # expected with ``needed`` agents, percent
+    asa: float | None  # expected mean wait with ``needed`` agents, seconds
 
 
 class QueueSnapshot(TypedDict):
@@ -100,6 +148,7 @@ class QueueSnapshot(TypedDict):
     waiting: list[WaitingCall]
     members: list[Member]
     kpi: Kpi
+    staffing: Staffing | None  # null until today's figures are published
 
 
 class QueueSummary(TypedDict):

@@ -14,10 +14,15 @@ Normalised sources (Unix timestamps as floats):
   "status", "from_queue_unique_id"}]}``
 - extensions: ``{"fetched", "by_extension": {"201": {"name", "registered"}}}``
 - queue list: ``{"fetched", "queues": [{"queue", "name"}]}``
+
+Today's figures (answered, service level, the staffing hint, each member's calls) are not a PBX
+source: the call history computes them and publishes them (``services.kpi_publish``); a
+snapshot shows the publication as it is (``queue_today``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -41,16 +46,24 @@ _RINGING_STATUSES = frozenset({"ringing", "ring", "dialing", "calling"})
 _VOLATILE_TOP = ("generated_at", "fetched", "version", "longest_wait")
 _VOLATILE_WAITING = ("wait_time",)
 _VOLATILE_MEMBER = ("last_call_taken_ago",)
-# A KPI fetch that counted nothing new is not news either.
-_VOLATILE_KPI = ("kpi_fetched",)
+# Figures computed again that came out the same are not news either.
+_VOLATILE_KPI = ("computed_at",)
 
-# The snapshot's kpi before today's call records have been counted.
+# The snapshot's kpi before today's figures are published (and after the day they were for).
 KPI_UNKNOWN: dict[str, Any] = {
+    "offered_today": None,
     "answered_today": None,
     "missed_today": None,
+    "abandoned_today": None,
     "service_level": None,
+    "service_level_met": None,
     "sl_target_seconds": None,
-    "kpi_fetched": None,
+    "sl_goal_percent": None,
+    "sl_formula": None,
+    "asa": None,
+    "aht": None,
+    "abandon_rate": None,
+    "computed_at": None,
 }
 
 
@@ -207,6 +220,59 @@ def _call_peer(leg: dict[str, Any], legs: list[dict[str, Any]], extension: int) 
     return leg.get("caller") if leg.get("callee") == number else leg.get("callee")
 
 
+# --- today's figures (published by the call history: services.kpi_publish) ---------------
+#
+# The publication as stored: ``{"computed_at", "valid_until", "queues": {"100": TodayFigures},
+# "staffing": {"100": Staffing | None}, "agents": {"100": {"201": AgentToday}}}`` (Unix times;
+# ``valid_until`` is the end of the PBX's day the figures are for).
+
+
+@dataclass(frozen=True)
+class QueueToday:
+    """One queue's part of today's published figures, as a snapshot shows it."""
+
+    kpi: dict[str, Any]
+    staffing: dict[str, Any] | None
+    agents: dict[int, dict[str, int]] | None  # extension -> AgentToday; None: not published
+
+
+QUEUE_TODAY_UNKNOWN = QueueToday(kpi=KPI_UNKNOWN, staffing=None, agents=None)
+# A member who took no call in the queue today (once today's figures are published).
+_NO_CALLS = {"answered": 0, "talk_seconds": 0}
+
+
+def queue_today(publication: dict[str, Any] | None, *, queue: int, now: float) -> QueueToday:
+    """``queue``'s figures in ``publication`` at ``now``: unknown when nothing was published,
+    when the publication's day is over (the next day's first publication brings zeros), or
+    when the queue is not in it (a queue that appeared since)."""
+    if publication is None or now >= publication["valid_until"]:
+        return QUEUE_TODAY_UNKNOWN
+    figures = publication["queues"].get(str(queue))
+    if figures is None:
+        return QUEUE_TODAY_UNKNOWN
+    agents = publication["agents"].get(str(queue)) or {}
+    return QueueToday(
+        kpi={**KPI_UNKNOWN, **figures, "computed_at": iso(publication["computed_at"])},
+        staffing=publication["staffing"].get(str(queue)),
+        agents={int(extension): today for extension, today in agents.items()},
+    )
+
+
+def queue_today_differs(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, *, queue: int, now: float
+) -> bool:
+    """True when ``queue``'s figures differ between two publications (``computed_at`` alone
+    is not a difference)."""
+    old = queue_today(before, queue=queue, now=now)
+    new = queue_today(after, queue=queue, now=now)
+    return _today_comparable(old) != _today_comparable(new)
+
+
+def _today_comparable(today: QueueToday) -> tuple:
+    kpi = {k: v for k, v in today.kpi.items() if k not in _VOLATILE_KPI}
+    return kpi, today.staffing, today.agents
+
+
 # --- the snapshot -------------------------------------------------------------------------
 
 
@@ -220,12 +286,12 @@ def snapshot_build(
     queue_list_fetched: float | None,
     previous: dict[str, Any] | None,
     now: float,
-    kpi: dict[str, Any] | None = None,
+    today: QueueToday = QUEUE_TODAY_UNKNOWN,
 ) -> dict[str, Any]:
     """The QueueSnapshot for ``queue`` without its version (the store assigns versions).
 
-    ``kpi`` is today's figures for this queue (``wallboard.live.kpi.queue_kpi``); all null when
-    not given.
+    ``today`` is this queue's part of today's published figures (``queue_today``); all null
+    when not given.
     """
     legs = calls["legs"] if calls else []
     by_extension = extensions["by_extension"] if extensions else {}
@@ -242,6 +308,7 @@ def snapshot_build(
             before=before_members.get(raw["extension"]),
             status_time=status_time,
             calls_time=calls_time,
+            today=None if today.agents is None else today.agents.get(raw["extension"], _NO_CALLS),
         )
         for raw in sorted(status["members"], key=lambda m: m["extension"])
     ]
@@ -268,7 +335,8 @@ def snapshot_build(
         "longest_wait_since": min(w["since"] for w in waiting) if waiting else None,
         "waiting": waiting,
         "members": members,
-        "kpi": kpi if kpi is not None else dict(KPI_UNKNOWN),
+        "kpi": dict(today.kpi),
+        "staffing": today.staffing,
     }
 
 
@@ -280,6 +348,7 @@ def _member(
     before: dict[str, Any] | None,
     status_time: float,
     calls_time: float,
+    today: dict[str, int] | None,
 ) -> dict[str, Any]:
     extension = raw["extension"]
     leg = agent_leg(legs, extension)
@@ -317,6 +386,8 @@ def _member(
         "calls_taken": raw["calls_taken"],
         "last_call_taken_ago": raw["last_call_taken_ago"],
         "call": call,
+        "answered": None if today is None else today["answered"],
+        "talk_seconds": None if today is None else today["talk_seconds"],
     }
 
 

@@ -23,8 +23,6 @@ from wallboard.live.pbx import redis_connection
 SOURCE_CALLS = "calls"
 SOURCE_EXTENSIONS = "extensions"
 SOURCE_QUEUES = "queues"
-# Today's per-queue tally from the CDR (wallboard.live.kpi), not the PBX's rows themselves.
-SOURCE_KPI = "kpi"
 
 
 QUEUE_STATUS_PREFIX = "queue_status:"
@@ -70,15 +68,42 @@ def known_queues() -> list[dict[str, Any]]:
     return queue_list["queues"] if queue_list else []
 
 
-# --- service-level targets (the boards' QueueDisplay, cached for every process) -----------
+def sources_and_today_get(
+    names: list[str],
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, Any] | None]:
+    """These sources and today's published figures (``today_get``), in one round trip."""
+    raws = redis_connection().mget([key("source", n) for n in names] + [key("kpi-today")])
+    *source_raws, today_raw = raws
+    sources = {name: _loads(raw) for name, raw in zip(names, source_raws, strict=True)}
+    return sources, _loads(today_raw)
 
 
-def sl_targets_cached() -> dict[str, Any] | None:
-    return _loads(redis_connection().get(key("sl-targets")))
+# --- today's figures, published by the call history (services.kpi_publish) ----------------
 
 
-def sl_targets_cache(value: dict[str, Any], *, ttl: float) -> None:
-    redis_connection().set(key("sl-targets"), _dumps(value), px=max(1, int(ttl * 1000)))
+def today_get() -> dict[str, Any] | None:
+    return _loads(redis_connection().get(key("kpi-today")))
+
+
+def today_replace(publication: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """Store a publication of today's figures unless the stored one was computed later (two
+    publishers at once: the slower must not bring older figures back). Returns (the stored one
+    before, whether ``publication`` was stored)."""
+    today_key = key("kpi-today")
+    with redis_connection().pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(today_key)
+                before = _loads(pipe.get(today_key))
+                if before is not None and before["computed_at"] > publication["computed_at"]:
+                    pipe.unwatch()
+                    return before, False
+                pipe.multi()
+                pipe.set(today_key, _dumps(publication))
+                pipe.execute()
+                return before, True
+            except redis.WatchError:
+                continue
 
 
 # --- when each source was last attempted / last fetched -----------------------------------
@@ -296,13 +321,14 @@ return 0
 """
 
 
-class PollLock:
-    """A Redis lock with a TTL (a killed worker cannot hold it forever), released by token."""
+class RedisLock:
+    """A Redis lock with a TTL (a killed worker cannot hold it forever), released by token.
+    ``name`` is its key under the prefix: one name per kind of run that must not overlap."""
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, name: str, ttl_seconds: float) -> None:
         self.ttl_ms = max(1, int(ttl_seconds * 1000))
         self.token = secrets.token_hex(16)
-        self.key = key("poll-lock")
+        self.key = key(name)
 
     def acquire(self, *, wait: float = 0.0) -> bool:
         """Take the lock, waiting up to ``wait`` seconds for its holder to release it."""
@@ -318,6 +344,13 @@ class PollLock:
         return bool(redis_connection().eval(_RELEASE_SCRIPT, 1, self.key, self.token))
 
 
+class PollLock(RedisLock):
+    """The poller's lock: two poll ticks never run at once."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        super().__init__("poll-lock", ttl_seconds)
+
+
 # --- who is watching (consumers) ----------------------------------------------------------
 # Sorted sets of channel names scored by when their registration expires: a Daphne process that
 # dies without saying goodbye stops counting after a few missed heartbeats.
@@ -327,10 +360,27 @@ def watch_register(channel: str, queues: Iterable[int], *, ttl: float) -> None:
     expires = time.time() + ttl
     connection = redis_connection()
     with connection.pipeline(transaction=False) as pipe:
-        pipe.zadd(key("clients"), {channel: expires})
-        for queue in queues:
-            pipe.zadd(key("watchers", queue), {channel: expires})
+        _watch_renew(pipe, {channel: list(queues)}, expires=expires, ttl=ttl)
         pipe.execute()
+
+
+def _watch_renew(pipe, registrations: dict[str, list[int]], *, expires: float, ttl: float) -> None:
+    """Renew these registrations until ``expires``. A socket that died without unregistering
+    stops counting at its expiry and is dropped from the set at the next renewal; a queue's set
+    that nobody renews disappears a little later (its key's own expiry)."""
+    now = time.time()
+    keep = max(1, int(ttl * 2))
+    if registrations:
+        pipe.zadd(key("clients"), dict.fromkeys(registrations, expires))
+    by_queue: dict[int, list[str]] = {}
+    for channel, channel_queues in registrations.items():
+        for queue in channel_queues:
+            by_queue.setdefault(queue, []).append(channel)
+    for queue, channels in by_queue.items():
+        name = key("watchers", queue)
+        pipe.zadd(name, dict.fromkeys(channels, expires))
+        pipe.zremrangebyscore(name, "-inf", now)
+        pipe.expire(name, keep)
 
 
 def watch_unregister(channel: str, queues: Iterable[int]) -> None:
@@ -351,11 +401,7 @@ def heartbeat_round(
     queues = sorted({q for qs in registrations.values() for q in qs})
     connection = redis_connection()
     with connection.pipeline(transaction=False) as pipe:
-        if registrations:
-            pipe.zadd(key("clients"), dict.fromkeys(registrations, expires))
-        for channel, channel_queues in registrations.items():
-            for queue in channel_queues:
-                pipe.zadd(key("watchers", queue), {channel: expires})
+        _watch_renew(pipe, registrations, expires=expires, ttl=ttl)
         pipe.hmget(key("versions"), [str(q) for q in queues] or ["-"])
         pipe.get(key("fresh-at"))
         pipe.get(key("source", SOURCE_QUEUES))

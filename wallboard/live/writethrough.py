@@ -4,13 +4,13 @@ Twisted's ``FileDescriptor.write`` never writes: it buffers the bytes and regist
 for writability, and the reactor sends them on its next turn, then unregisters it. Under Daphne's
 asyncio reactor that is an ``add_writer``/``remove_writer`` pair (two ``epoll_ctl`` calls, a
 handle, an extra loop turn) for every frame. When one board update goes to a thousand TVs, that
-bookkeeping was the largest item in Daphne's profile, and because no frame leaves before every
-consumer has queued its own, even the first TV waited for the whole fan-out
-(docs/benchmarks.md, "Fan-out").
+bookkeeping is repeated for every socket, and because no frame leaves before every consumer has
+queued its own, even the first TV waits for the whole fan-out (docs/benchmarks.md, "Fan-out",
+measures it).
 
 ``install()`` makes a write on an idle connection try the socket at once, the way asyncio's own
 transports do, and hands anything the kernel did not take (or any error) to Twisted's normal
-buffered path, which keeps the order and reports a lost connection as before. Connections with
+buffered path, which keeps the order and reports a lost connection as Twisted does. Connections with
 queued bytes, a pull producer or a paused push producer (flow control relies on the buffered
 path) or a pending close take the normal path unchanged.
 """

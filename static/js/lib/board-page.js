@@ -77,6 +77,7 @@ export class BoardPage {
     const panel = new QueuePanel(el, queue, {
       strings: this.strings,
       states: this.config.states,
+      takingCalls: this.config.taking_calls,
       agentTemplate: this.agentTemplateFor(queue),
       decorate: this.decorate ? (row, member) => this.decorate(row, member, panel) : undefined,
     });

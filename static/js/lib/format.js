@@ -41,12 +41,54 @@ export function setData(el, name, value) {
   if (el && el.dataset[name] !== value) el.dataset[name] = value;
 }
 
-/** null/undefined -> "—" (a KPI the PBX has not given us yet). */
+/** null/undefined -> "—" (a figure not published yet). */
 export function dash(value) {
-  return value === null || value === undefined ? "—" : String(value);
+  return value === null || value === undefined || value === "" ? "—" : String(value);
 }
 
-/** Service level in percent (0..100, as the live KPI gives it) -> "87 %". */
+/** A mean in seconds (ASA, one decimal) to the nearest second, as duration(): 7.6 -> "0:08". */
+export function meanDuration(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return "—";
+  return duration(Math.floor(seconds + 0.5));
+}
+
+/** Members taking calls now: the sum of `counts` over `states` ("—" without counts). */
+export function takingCalls(counts, states) {
+  if (!counts) return "—";
+  return String(states.reduce((sum, state) => sum + (Number(counts[state]) || 0), 0));
+}
+
+/** The staffing hint's agents: "14", "> 200" (capped), "—" without a hint. */
+export function needed(staffing) {
+  if (!staffing) return "—";
+  if (staffing.capped) return `> ${staffing.max_agents}`;
+  return staffing.needed === null || staffing.needed === undefined ? "—" : String(staffing.needed);
+}
+
+/** How the staffing hint was made, in words (`words`: strings.staffing), or "" without one. */
+export function staffingBasis(staffing, words) {
+  if (!staffing) return "";
+  const values = {
+    calls: staffing.calls,
+    minutes: Math.round((staffing.window_seconds || 0) / 60),
+    min: staffing.min_calls,
+    aht: meanDuration(staffing.aht),
+    percent: staffing.target_percent,
+    target: staffing.target_seconds,
+  };
+  let template = words.no_aht;
+  if (staffing.needed !== null || staffing.capped) template = words.basis;
+  else if ((staffing.calls || 0) < (staffing.min_calls || 0)) template = words.few_calls;
+  return fill(template, values);
+}
+
+/** The service level against its goal, for a data attribute: "yes", "no" or "". */
+export function met(kpi) {
+  const value = kpi ? kpi.service_level_met : null;
+  return value === null || value === undefined ? "" : value ? "yes" : "no";
+}
+
+/** A percentage (0..100, one decimal, as the figures give it) -> "87 %". */
 export function percent(value) {
   if (typeof value !== "number" || !Number.isFinite(value)) return "—";
   return `${Math.round(value)} %`;

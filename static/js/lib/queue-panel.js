@@ -1,7 +1,10 @@
 // One queue on a page (TV tile + agent grid, or console card + agent table), updated in place:
 // agent rows are keyed by extension and reused, so memory stays flat however long it runs.
 
-import { dash, duration, parseTime, percent, setData, setText } from "./format.js";
+import {
+  dash, duration, meanDuration, met, needed, parseTime, percent, setData, setText,
+  staffingBasis, takingCalls,
+} from "./format.js";
 
 const LEVEL_RANK = { ok: 0, amber: 1, red: 2 };
 
@@ -24,13 +27,15 @@ export class QueuePanel {
    * @param {HTMLElement} el  the queue's section ([data-queue])
    * @param {object} queue  {queue, name, display_name, thresholds, can_act}
    * @param {object} options  {strings, states: [[state, word]...] in count order,
-   *   agentTemplate: HTMLTemplateElement, decorate(row, member)}
+   *   takingCalls: the states of members who take calls, agentTemplate: HTMLTemplateElement,
+   *   decorate(row, member)}
    */
-  constructor(el, queue, { strings, states, agentTemplate, decorate }) {
+  constructor(el, queue, { strings, states, takingCalls, agentTemplate, decorate }) {
     this.el = el;
     this.queue = queue;
     this.strings = strings;
     this.states = states.map(([state]) => state);
+    this.takingCalls = takingCalls;
     this.stateWords = Object.fromEntries(states);
     this.agentTemplate = agentTemplate;
     this.decorate = decorate || (() => {});
@@ -45,7 +50,6 @@ export class QueuePanel {
         this.rows.set(ext, { el: rowEl, f: fields(rowEl), member: null });
       }
     }
-    setText(this.f["sl-target"], String(queue.thresholds.sl_target));
   }
 
   get members() {
@@ -59,13 +63,22 @@ export class QueuePanel {
     const counts = snapshot.counts || {};
     setText(this.f.waiting, String(counts.waiting ?? 0));
     for (const state of this.states) setText(this.f[`c-${state}`], String(counts[state] ?? 0));
+    // Today's figures, as the call history computed them (null until published).
     const kpi = snapshot.kpi || {};
     setText(this.f.answered, dash(kpi.answered_today));
     setText(this.f.missed, dash(kpi.missed_today));
     setText(this.f.sl, percent(kpi.service_level));
-    // The target the figure was computed for (the queue's QueueDisplay, via the live KPI).
-    const target = kpi.sl_target_seconds ?? this.queue.thresholds.sl_target;
-    setText(this.f["sl-target"], String(target));
+    setData(this.f.sl, "met", met(kpi));
+    // The target the service level was computed for.
+    const target = kpi.sl_target_seconds;
+    setText(this.f["sl-target"], dash(target));
+    if (this.f["sl-t"]) this.f["sl-t"].hidden = !target;
+    setText(this.f.asa, meanDuration(kpi.asa));
+    setText(this.f.abandon, percent(kpi.abandon_rate));
+    setText(this.f.needed, needed(snapshot.staffing));
+    setText(this.f.taking, takingCalls(snapshot.counts, this.takingCalls));
+    const basis = staffingBasis(snapshot.staffing, this.strings.staffing);
+    if (this.f.staffing && this.f.staffing.title !== basis) this.f.staffing.title = basis;
     this.#renderAgents(snapshot.members || []);
   }
 
@@ -106,7 +119,8 @@ export class QueuePanel {
     setText(row.f.name, member.name || String(member.extension));
     setText(row.f.ext, String(member.extension));
     setText(row.f.state, this.stateWords[member.state] || member.state);
-    setText(row.f.calls, String(member.calls_taken ?? 0));
+    setText(row.f.calls, dash(member.answered));
+    setText(row.f.talk, duration(member.talk_seconds ?? -1));
     this.decorate(row, member);
   }
 
