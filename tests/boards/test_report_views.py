@@ -13,6 +13,8 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.urls import reverse
 
 from tests.boards.conftest import QUEUE_A, QUEUE_B
@@ -421,19 +423,22 @@ def test_ten_years_of_calls_stream_in_little_memory(client_for, history):
 
 @pytest.mark.django_db(transaction=True)
 async def test_under_asgi_the_export_streams_through_an_async_iterator(async_client, users):
-    from asgiref.sync import sync_to_async
-
     rows, queues = simulated_history(queues=3, agents=12, days=4, call_rate=0.3)
     await sync_to_async(history_store)(rows, known=queues)
     await async_client.aforce_login(users["admin"])
 
-    with time_machine.travel(START, tick=False):
-        response = await async_client.get(url("report_calls_csv", "range=this_week"))
-    chunks = [chunk async for chunk in response.streaming_content]
+    try:
+        with time_machine.travel(START, tick=False):
+            response = await async_client.get(url("report_calls_csv", "range=this_week"))
+        chunks = [chunk async for chunk in response.streaming_content]
+        offered = await sync_to_async(CallRecord.objects.filter(queue__isnull=False).count)()
+    finally:
+        # The export's steps ran in asgiref's thread: its connection must not outlive the test
+        # (PostgreSQL would not drop the test database while it is open).
+        await sync_to_async(connections.close_all)()
 
     assert response.status_code == 200
     assert response.is_async  # Django would have read a plain iterator into a list first
     assert len(chunks) > 2
     text = b"".join(chunks).decode("utf-8-sig")
-    offered = await sync_to_async(CallRecord.objects.filter(queue__isnull=False).count)()
     assert text.count("\r\n") == offered + 1
