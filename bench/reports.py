@@ -295,13 +295,20 @@ def _run(args: argparse.Namespace, ws: Workspace, database_url: str) -> None:
     )
 
 
-BROWSER_MARKS = """() => {
-  const nav = performance.getEntriesByType("navigation")[0];
-  const paint = performance.getEntriesByName("first-contentful-paint")[0];
-  const charts = performance.getEntriesByName("reports-charts-drawn")[0];
-  return { response: nav.responseEnd, fcp: paint ? paint.startTime : NaN,
-           charts: charts ? charts.startTime : NaN };
-}"""
+BROWSER_MARKS = """() => new Promise((resolve) => {
+  // The paint entry is recorded asynchronously: wait for it (buffered), at most 3 s.
+  const read = () => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    const paint = performance.getEntriesByName("first-contentful-paint")[0];
+    const charts = performance.getEntriesByName("reports-charts-drawn")[0];
+    resolve({ response: nav.responseEnd, fcp: paint ? paint.startTime : NaN,
+              charts: charts ? charts.startTime : NaN });
+  };
+  new PerformanceObserver((list) => {
+    if (list.getEntriesByName("first-contentful-paint").length) read();
+  }).observe({ type: "paint", buffered: true });
+  setTimeout(read, 3000);
+})"""
 
 
 class Peak:
