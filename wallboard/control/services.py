@@ -534,16 +534,15 @@ def missed_caller_call_back(
         "number": number,
         "number_display": number_display(number),
     }
-    known = _extension_check(extension)
-    if not known:
-        return _call_back_failure(
-            subject,
-            reason=Reason.UNAVAILABLE,
-            detail="The PBX's extension list is not known yet; nothing was sent",
-            message=gettext("The PBX's extensions are not known yet; try again in a minute."),
-            retry_after=_whole_seconds(settings.POLL_EXTENSIONS_SECONDS),
-        )
     try:
+        if not _extension_check(extension):
+            return _call_back_failure(
+                subject,
+                reason=Reason.UNAVAILABLE,
+                detail="The PBX's extension list is not known yet; nothing was sent",
+                message=gettext("The PBX's extensions are not known yet; try again in a minute."),
+                retry_after=_whole_seconds(settings.POLL_EXTENSIONS_SECONDS),
+            )
         _throttle(user)
         audit, claim = _claim_take(user=user, source=source, key=number_key(number), **subject)
     except (redis.RedisError, DatabaseError) as error:
