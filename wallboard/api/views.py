@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from zoneinfo import ZoneInfo
 
 import redis
 from django.contrib.auth.models import AnonymousUser
@@ -50,8 +49,6 @@ from wallboard.api.queries import (
 from wallboard.api.tokens import ApiTokenAuthentication
 from wallboard.control import access
 from wallboard.control.selectors import (
-    CallBackInProgress,
-    MissedCallerEntry,
     call_back_default_get,
     missed_caller_queues,
     missed_callers_list,
@@ -662,7 +659,7 @@ class MissedCallerListView(_AuthenticatedView):
                 "day": local_today(timezone.now(), zone).isoformat(),
                 "time_zone": zone.key,
                 "default_extension": call_back_default_get(user=request.user),
-                "callers": [missed_caller_data(entry, zone=zone) for entry in entries],
+                "callers": [entry.as_json(zone=zone) for entry in entries],
             }
         )
 
@@ -759,7 +756,7 @@ class MissedCallerCallBackView(_AuthenticatedView):
         except CallBackNotFound as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
         except CallBackClaimed as exc:
-            body = {"detail": str(exc), "call_back": call_back_progress_data(exc.claim)}
+            body = {"detail": str(exc), "call_back": exc.claim.as_json()}
             return Response(body, status=status.HTTP_409_CONFLICT)
         except CallBackConflict as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
@@ -791,29 +788,3 @@ class MissedCallerCallBackView(_AuthenticatedView):
 
 def _bad_request(detail: str) -> Response:
     return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
-
-
-def call_back_progress_data(progress: CallBackInProgress) -> dict:
-    return {
-        "by": progress.name,
-        "by_you": progress.by_you,
-        "since": progress.since.isoformat(),
-        "extension": progress.extension,
-    }
-
-
-def missed_caller_data(entry: MissedCallerEntry, *, zone: ZoneInfo) -> dict:
-    """``MissedCallerSerializer``'s shape (times in the PBX's zone)."""
-    return {
-        "id": entry.id,
-        "number": entry.number,
-        "number_display": entry.number_display,
-        "queue": entry.queue,
-        "when": entry.when.astimezone(zone).isoformat(),
-        "first_when": entry.first_when.astimezone(zone).isoformat(),
-        "wait": entry.wait,
-        "outcome": entry.outcome,
-        "attempts": entry.attempts,
-        "can_call_back": entry.can_call_back,
-        "call_back": None if entry.call_back is None else call_back_progress_data(entry.call_back),
-    }

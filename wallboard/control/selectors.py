@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -25,7 +25,7 @@ from wallboard.control.callbacks import (
     claim_end,
     number_display,
 )
-from wallboard.control.models import CallBackClaim, CallBackDefault
+from wallboard.control.models import CallBackClaim, CallBackDefault, MemberAction
 from wallboard.history.callers import number_key
 from wallboard.history.selectors import missed_callers, outgoing_calls_since
 
@@ -38,6 +38,15 @@ class CallBackInProgress:
     by_you: bool
     since: datetime
     extension: int
+
+    def as_json(self) -> dict:
+        """The API's and the console's shape (``CallBackInProgressSerializer``)."""
+        return {
+            "by": self.name,
+            "by_you": self.by_you,
+            "since": self.since.isoformat(),
+            "extension": self.extension,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,22 @@ class MissedCallerEntry:
     attempts: int
     can_call_back: bool
     call_back: CallBackInProgress | None
+
+    def as_json(self, *, zone: tzinfo) -> dict:
+        """The API's and the console's shape (``MissedCallerSerializer``), times in ``zone``."""
+        return {
+            "id": self.id,
+            "number": self.number,
+            "number_display": self.number_display,
+            "queue": self.queue,
+            "when": self.when.astimezone(zone).isoformat(),
+            "first_when": self.first_when.astimezone(zone).isoformat(),
+            "wait": self.wait,
+            "outcome": self.outcome,
+            "attempts": self.attempts,
+            "can_call_back": self.can_call_back,
+            "call_back": None if self.call_back is None else self.call_back.as_json(),
+        }
 
 
 def claim_timeout() -> timedelta:
@@ -170,3 +195,23 @@ def call_back_default_get(*, user) -> int | None:
     if not access.is_active_user(user):
         return None
     return CallBackDefault.objects.filter(user=user).values_list("extension", flat=True).first()
+
+
+def call_back_results(
+    *, actions: Iterable[MemberAction], now: datetime | None = None
+) -> dict[int, str | None]:
+    """How the call backs among these audit records went, by record id: one of
+    ``callbacks.END_REASONS``, or None while the call may still be going on. Records of other
+    actions are left out."""
+    ids = [action.pk for action in actions if action.action == MemberAction.Action.CALL_BACK]
+    claims = list(CallBackClaim.objects.filter(action_id__in=ids))
+    judged = dict(
+        (claim.pk, reason)
+        for claim, reason in claims_judged(
+            claims=[claim for claim in claims if claim.ended is None], now=now or timezone.now()
+        )
+    )
+    return {
+        claim.action_id: claim.end_reason if claim.ended is not None else judged[claim.pk]
+        for claim in claims
+    }
