@@ -189,7 +189,7 @@ export class MissedCallers {
     this.#refill(entry.id);
     this.#result(fill(this.words.result, { number: entry.number_display, message: this.s.pending }), "pending");
     let ok = false;
-    let message = this.s.no_answer;
+    let message = null; // the server's words name the number already
     try {
       const url = this.config.call_back_url.replace("{id}", String(entry.id));
       const response = await this.#fetch(url, {
@@ -203,15 +203,16 @@ export class MissedCallers {
       });
       const body = await response.json().catch(() => ({}));
       ok = response.ok && body.ok === true;
-      message = body.message || body.detail || `HTTP ${response.status}`;
+      message = body.message || body.detail || null;
       if (ok) this.defaultExtension = extension;
     } catch (error) {
-      message = this.s.no_answer;
+      message = null;
     } finally {
       this.pending.delete(entry.id);
       this.#refill(entry.id);
     }
-    this.#result(fill(this.words.result, { number: entry.number_display, message }), ok ? "ok" : "fail");
+    const text = message || fill(this.words.result, { number: entry.number_display, message: this.s.no_answer });
+    this.#result(text, ok ? "ok" : "fail");
     this.refresh();
   }
 
