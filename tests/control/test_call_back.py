@@ -579,3 +579,13 @@ def test_the_claim_is_one_per_number_in_the_database(centre, team_lead):
     claim.ended = timezone.now()
     claim.save()  # an ended one beside it is fine
     assert CallBackClaim.objects.count() == 2
+
+
+def test_a_call_back_is_no_member_action(centre, admin_user):
+    """The websocket's and the member endpoints' way in refuses it: it has its own."""
+    with pytest.raises(ActionInvalid):
+        services.member_action(
+            user=admin_user, queue=first_queue(centre), extension=DESK, action="call_back",
+            source="websocket",
+        )  # fmt: skip
+    assert placed(centre) == []
