@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # and drops its own test database there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/wallboard
 
-.PHONY: run test test-sqlite test-postgres lint format browser bench-freshness bench-fanout bench-soak clean
+.PHONY: run test test-sqlite test-postgres lint format browser bench-freshness bench-fanout bench-soak bench-kpi bench-import clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ bench-fanout: $(VENV)/.installed
 
 bench-soak: $(VENV)/.installed browser
 	$(PY) bench/soak.py
+
+bench-kpi: $(VENV)/.installed
+	$(PY) bench/kpi_report.py
+	$(PY) bench/kpi_report.py --postgresql $(TEST_POSTGRES_URL)
+
+bench-import: $(VENV)/.installed
+	$(PY) bench/cdr_import.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

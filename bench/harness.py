@@ -251,7 +251,8 @@ def cpu_model() -> str:
 
 
 def machine_facts() -> str:
-    """nproc, memory, CPU model, Python and the time: printed first so a recorded run says where."""
+    """nproc, memory, CPU model, Python, the commit and the time: printed first so a recorded
+    run says where and on what it ran."""
     import psutil
 
     mem = psutil.virtual_memory()
@@ -260,9 +261,22 @@ def machine_facts() -> str:
         f"machine: nproc={os.cpu_count()}, memory {mem.total / 2**30:.1f} GiB "
         f"({mem.available / 2**30:.1f} GiB available), CPU {cpu_model()!r}\n"
         f"python {platform.python_version()}, {platform.platform()}\n"
+        f"commit {git_commit()}\n"
         f"date {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+
+
+def git_commit() -> str:
+    """The checked-out commit, and "+ changes" when the tree differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" + changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

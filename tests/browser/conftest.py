@@ -124,9 +124,13 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page_factory(browser):
     """New isolated browser pages (own cookies), closed after the test, which fails if a page
-    threw an uncaught JavaScript error."""
+    threw an uncaught JavaScript error or the Content-Security-Policy refused something."""
     contexts = []
     js_errors: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            js_errors.append(message.text)
 
     def new(width: int = 1920, height: int = 1080, locale: str = "en-GB"):
         context = browser.new_context(
@@ -138,6 +142,7 @@ def page_factory(browser):
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: js_errors.append(str(error)))
+        page.on("console", console)
         return page
 
     yield new

@@ -65,8 +65,8 @@ BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS})
 # While actions use more than the reserve (the polls leave them extra room), the slow sources
 # come this many times less often. The window is then full: a background request in it makes
 # the next action wait for a poll's slot, and that round is a whole request longer on every
-# board (5-12 % of rounds at 20 actions a minute). Names and registrations can wait a few
-# minutes more while supervisors are that busy; who is on a call cannot.
+# board. Names and registrations can wait a few minutes more while supervisors are that busy;
+# who is on a call cannot.
 BACKGROUND_STRETCH = 3.0
 
 
@@ -123,9 +123,8 @@ def backoff_delay(failures: int) -> float:
 
 
 # A tick runs a little past the next beat, and a tick that finds the lock held waits a little
-# for it: the next tick takes over right where this one stops. Ticks that ended before the next
-# began left a gap in which a grid slot now and then fell; that poll went out late (one in
-# three ticks, each time making a round 2-4 % longer: the p95).
+# for it: the next tick takes over right where this one stops, so no grid slot falls into a gap
+# between two ticks (a poll in such a gap would go out late and make its round longer).
 TICK_RUN_SHARE = 1.15
 LOCK_WAIT_SHARE = 0.5
 
@@ -275,13 +274,13 @@ def poll_spacing_seconds(demand: float = 0.0) -> float:
     """The even spacing of poll requests that spends the polls' share, given the actions' recent
     demand (requests per window).
 
-    The share is spread over the window plus the budget's guard, not the plain window: the
-    budget counts "all grants < N" over that long, and polls spread over the plain window would
-    now and then hold one slot more of it than they leave, so an action or background request
-    would wait for a poll's slot and the poll after it would lag. At exactly the share a late
-    request would also be late again one window later, for ever (the budget lets the request a
-    share later go only once the late one has left the window); with the guard's slack such a
-    lag is caught up within a window. It costs 1 % (50 ms of 5 s).
+    The share is spread over the window plus the budget's typical hold (``budget.guard``), not
+    the plain window: a slot stays held until a window after its answer, so each poll occupies
+    W + its hold, and polls spread over the plain window would now and then hold one slot more
+    than they leave, so an action or background request would wait for a poll's slot and the
+    poll after it would lag. At exactly the share a late request would also be late again one
+    window later, for ever; with the slack such a lag is caught up within a window. It costs
+    hold / W of the polls' rate.
     """
     share = settings.PBX_BUDGET_REQUESTS - polls_leave(demand)
     return (settings.PBX_BUDGET_WINDOW + pbx_budget().guard) / share
@@ -292,8 +291,8 @@ def demand_update(grid: dict | None, *, actions: int, now: float) -> float:
     many action requests the last window held.
 
     Background fetches are left out: they ask without waiting and are simply tried again when
-    no slot is free, so they need no room of their own (counted, their rare bursts pushed the
-    estimate over the next whole slot and slowed every board for seconds).
+    no slot is free, so they need no room of their own (counted, a rare burst of them would push
+    the estimate over the next whole slot and slow every board for seconds).
     """
     if grid is None or grid.get("demand") is None:
         return float(actions)
@@ -307,7 +306,7 @@ def _pace(remaining: float) -> float | None:
 
     Without pacing the budget grants a window's whole share in one burst and then nothing until
     the oldest grant leaves the window, so a round of Q+1 requests that straddles such a gap
-    takes far longer than the average: the p95 refresh period suffers. Slots sit on a grid
+    takes far longer than the average, and the slowest refresh periods with it. Slots sit on a grid
     (``{p}:poll-grid`` holds the last one), so a request delayed by a slow answer or the gap
     between two ticks does not push every later one back; after a pause it restarts from now.
     The spacing leaves room for what actions have recently used (``polls_leave``).
