@@ -3,7 +3,7 @@
 // queues the user may act on (rendered by the server); the server checks again.
 
 import { BoardPage, pageConfig } from "./lib/board-page.js";
-import { fill, makeClock, setData, setText } from "./lib/format.js";
+import { fill, makeClock, parseTime, setData, setText } from "./lib/format.js";
 import { MissedCallers } from "./lib/missed-callers.js";
 
 const ACTION_TIMEOUT_MS = 20000;
@@ -104,13 +104,13 @@ function main() {
   }
 
   const missed = missedCallers(config);
-  let figuresAt = null; // the newest `kpi.computed_at` seen in a snapshot
+  let figuresAt = null; // the newest `kpi.computed_at` seen in a snapshot (epoch ms)
   let missedTimer = null;
 
   /** Figures newer than any seen: refresh the missed callers (not for the painted ones). */
   function figuresPublished(snapshot, { painted = false } = {}) {
-    const computed = snapshot && snapshot.kpi ? snapshot.kpi.computed_at : null;
-    if (!missed || !computed || (figuresAt !== null && computed <= figuresAt)) return;
+    const computed = parseTime(snapshot && snapshot.kpi ? snapshot.kpi.computed_at : null);
+    if (!missed || computed === null || (figuresAt !== null && computed <= figuresAt)) return;
     figuresAt = computed;
     if (painted) return;
     clearTimeout(missedTimer);
