@@ -248,6 +248,9 @@ if PBX_ACTION_RESERVE >= PBX_BUDGET_REQUESTS:
 # --- Agent actions (wallboard.control) ---
 # Per user, across every process and both the API and the boards' websockets.
 ACTIONS_PER_USER_PER_MINUTE = env_int("ACTIONS_PER_USER_PER_MINUTE", 30, minimum=1)
+# How long a call back keeps its number to itself when the call records show no outcome (the
+# agent never picked up, the PBX could not dial): then anyone may call the number back again.
+CALLBACK_CLAIM_SECONDS = env_float("CALLBACK_CLAIM_SECONDS", 600.0, minimum=30)
 
 # --- Polling (wallboard.live) ---
 POLL_TICK_SECONDS = env_float("POLL_TICK_SECONDS", 1.0, minimum=0.2)

@@ -1,10 +1,35 @@
-// The supervisor console: the live board plus agent actions over the websocket. Buttons exist
-// only for queues the user may act on (rendered by the server); the server checks again.
+// The supervisor console: the live board plus agent actions over the websocket, and today's
+// missed callers with call back (for those who may read call history). Buttons exist only for
+// queues the user may act on (rendered by the server); the server checks again.
 
 import { BoardPage, pageConfig } from "./lib/board-page.js";
-import { fill, setData, setText } from "./lib/format.js";
+import { fill, makeClock, parseTime, setData, setText } from "./lib/format.js";
+import { MissedCallers } from "./lib/missed-callers.js";
 
 const ACTION_TIMEOUT_MS = 20000;
+// New figures from the call history mean new call records: read the missed callers again,
+// once for a burst of snapshots.
+const MISSED_AFTER_FIGURES_MS = 500;
+
+/** The missed-callers panel, or null when the page has none (viewers). */
+function missedCallers(config) {
+  const root = document.querySelector('[data-f="missed-callers"]');
+  if (!root || !config.missed) return null;
+  const token = () => {
+    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    return input ? input.value : "";
+  };
+  return new MissedCallers({
+    root,
+    dialog: document.querySelector('[data-f="callback-dialog"]'),
+    template: document.getElementById("missed-tpl"),
+    config: config.missed,
+    extensions: config.extensions,
+    strings: config.strings,
+    clock: makeClock(config.time_zone, document.documentElement.lang || undefined),
+    csrfToken: token,
+  });
+}
 
 function main() {
   const config = pageConfig();
@@ -78,6 +103,20 @@ function main() {
     if (select.value !== keep) select.value = "";
   }
 
+  const missed = missedCallers(config);
+  let figuresAt = null; // the newest `kpi.computed_at` seen in a snapshot (epoch ms)
+  let missedTimer = null;
+
+  /** Figures newer than any seen: refresh the missed callers (not for the painted ones). */
+  function figuresPublished(snapshot, { painted = false } = {}) {
+    const computed = parseTime(snapshot && snapshot.kpi ? snapshot.kpi.computed_at : null);
+    if (!missed || computed === null || (figuresAt !== null && computed <= figuresAt)) return;
+    figuresAt = computed;
+    if (painted) return;
+    clearTimeout(missedTimer);
+    missedTimer = setTimeout(() => missed.refresh(), MISSED_AFTER_FIGURES_MS);
+  }
+
   const page = new BoardPage({
     config,
     container,
@@ -94,6 +133,7 @@ function main() {
       } else if (message.type === "snapshot") {
         const panel = page.panels.get(message.queue);
         if (panel) refreshAddOptions(panel);
+        figuresPublished(message.data);
       }
     },
   });
@@ -135,8 +175,10 @@ function main() {
     if (target && dialog.returnValue === "ok") act(target.panel, target.ext, "remove", target.controls);
   });
 
+  for (const snapshot of Object.values(config.snapshots)) figuresPublished(snapshot, { painted: true });
   page.start();
   for (const panel of page.panels.values()) refreshAddOptions(panel);
+  if (missed) missed.start();
 }
 
 main();

@@ -21,6 +21,8 @@ ENDPOINTS = {
     "/api/v1/reports/queues/": {"get"},
     "/api/v1/reports/agents/": {"get"},
     "/api/v1/calls/": {"get"},
+    "/api/v1/missed-callers/": {"get"},
+    "/api/v1/missed-callers/{id}/call-back": {"post"},
     "/api/v1/health/": {"get"},
 }
 
@@ -67,6 +69,26 @@ def test_every_action_documents_its_answers():
     assert pause["security"]  # the others require the session or a token
     snapshot = schema["components"]["schemas"]["QueueSnapshot"]["properties"]
     assert {"members", "waiting", "counts", "fetched", "version"} <= set(snapshot)
+
+
+def test_a_call_back_documents_every_answer():
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    call_back = schema["paths"]["/api/v1/missed-callers/{id}/call-back"]["post"]
+    assert set(call_back["responses"]) == {
+        "200", "400", "401", "403", "404", "409", "429", "502", "503", "504",
+    }  # fmt: skip
+    assert "Retry-After" in call_back["responses"]["503"]["headers"]
+    body = call_back["requestBody"]["content"]
+    assert set(body) == {"application/json"}
+    request = schema["components"]["schemas"]["CallBackRequest"]["properties"]["extension"]
+    assert (request["type"], request["minimum"]) == ("integer", 1)
+    problem = schema["components"]["schemas"]["CallBackProblem"]
+    assert problem["required"] == ["detail"]  # DRF's own errors (a parse error) fit it too
+    listing = schema["paths"]["/api/v1/missed-callers/"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"queue"}
+    assert set(listing["responses"]) == {"200", "400", "401", "403", "503"}
+    caller = schema["components"]["schemas"]["MissedCaller"]["properties"]
+    assert {"id", "number_display", "attempts", "wait", "call_back"} <= set(caller)
 
 
 @pytest.mark.parametrize(

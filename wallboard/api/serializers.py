@@ -13,7 +13,7 @@ from wallboard.control.services import ACTIONS, Reason
 from wallboard.history.intervals import INTERVALS, Period
 from wallboard.history.kpi import FORMULAS, AgentFigures, QueueFigures
 from wallboard.history.models import CallRecord
-from wallboard.history.records import OUTCOMES
+from wallboard.history.records import OUTCOMES, UNANSWERED_OUTCOMES
 from wallboard.live.shapes import PBX_STATES, STATES
 
 
@@ -448,3 +448,102 @@ def record_data(record: CallRecord, *, zone: ZoneInfo) -> dict[str, Any]:
     data["when"] = record.when.astimezone(zone).isoformat()
     data["day"] = record.day.isoformat()
     return data
+
+
+# --- missed callers and call back ---------------------------------------------------------
+
+# Entry ids are the PBX's call record ids (PositiveBigInteger-sized in the database).
+MAX_ENTRY_ID = 9_223_372_036_854_775_807
+MAX_EXTENSION = 2_147_483_647
+
+
+class CallBackInProgressSerializer(serializers.Serializer):
+    by = serializers.CharField(help_text="Who is calling back: their name, else username.")
+    by_you = serializers.BooleanField(help_text="The caller of this API is calling back.")
+    since = serializers.DateTimeField()
+    extension = serializers.IntegerField(help_text="The extension that rings first.")
+
+
+class MissedCallerSerializer(serializers.Serializer):
+    """One outside number whose queue calls today went unanswered and who has not been served
+    since (docs/kpi.md, "Missed callers")."""
+
+    id = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ENTRY_ID,
+        help_text="The newest unanswered call's record id: what a call back names.",
+    )
+    number = serializers.CharField(help_text="As the PBX wrote it (00421905123456).")
+    number_display = serializers.CharField(help_text="Written for reading (00421 905 123 456).")
+    queue = serializers.IntegerField(help_text="The queue of the newest unanswered call.")
+    when = serializers.DateTimeField(help_text="The newest unanswered call, PBX time.")
+    first_when = serializers.DateTimeField(help_text="The first unanswered call since served.")
+    wait = serializers.IntegerField(
+        allow_null=True, help_text="Seconds the newest call waited; null when unknown."
+    )
+    outcome = serializers.ChoiceField(
+        choices=list(UNANSWERED_OUTCOMES), help_text="How the newest call ended."
+    )
+    attempts = serializers.IntegerField(help_text="Unanswered calls since last served.")
+    can_call_back = serializers.BooleanField(help_text="The caller of this API may call back.")
+    call_back = CallBackInProgressSerializer(
+        allow_null=True, help_text="The call back in progress on this number, if any."
+    )
+
+
+class MissedCallerListSerializer(serializers.Serializer):
+    day = serializers.DateField(help_text="Today, the PBX's local day.")
+    time_zone = serializers.CharField()
+    default_extension = serializers.IntegerField(
+        allow_null=True, help_text="The extension the caller of this API last called back from."
+    )
+    callers = MissedCallerSerializer(many=True, help_text="Newest first.")
+
+
+class CallBackRequestSerializer(serializers.Serializer):
+    extension = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_EXTENSION,
+        required=False,
+        help_text="The extension that rings first (yours); default: the one you last used.",
+    )
+
+
+class CallBackOutcomeSerializer(serializers.Serializer):
+    entry = serializers.IntegerField(help_text="The missed call named.")
+    queue = serializers.IntegerField()
+    extension = serializers.IntegerField()
+    number = serializers.CharField(help_text="The number sent to the PBX to dial.")
+    number_display = serializers.CharField()
+    ok = serializers.BooleanField(help_text="True when the PBX queued the call.")
+    reason = serializers.ChoiceField(
+        choices=[reason.value for reason in Reason],
+        help_text="accepted, or why not: refused (the PBX said no), blocked, budget_exhausted, "
+        "timeout (may or may not ring), unreachable, pbx_error, unavailable, invalid.",
+    )
+    code = serializers.IntegerField(
+        allow_null=True, help_text="The PBX's code or HTTP status; null when it gave none."
+    )
+    detail = serializers.CharField(help_text="The PBX's answer as it gave it (English).")
+    message = serializers.CharField(help_text="The answer in words, in the request's language.")
+    retry_after = serializers.IntegerField(
+        allow_null=True, help_text="Seconds after which trying again can succeed."
+    )
+
+
+class CallBackProblemSerializer(serializers.Serializer):
+    """Why a call back did not happen: `detail` always; the outcome's fields when the PBX was
+    asked; `call_back` when the number is being called back already."""
+
+    detail = serializers.CharField(help_text="What went wrong, in words.")
+    entry = serializers.IntegerField(required=False)
+    queue = serializers.IntegerField(required=False)
+    extension = serializers.IntegerField(required=False)
+    number = serializers.CharField(required=False)
+    number_display = serializers.CharField(required=False)
+    ok = serializers.BooleanField(required=False)
+    reason = serializers.ChoiceField(choices=[reason.value for reason in Reason], required=False)
+    code = serializers.IntegerField(allow_null=True, required=False)
+    message = serializers.CharField(required=False)
+    retry_after = serializers.IntegerField(allow_null=True, required=False)
+    call_back = CallBackInProgressSerializer(required=False)

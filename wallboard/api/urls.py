@@ -31,6 +31,12 @@ urlpatterns = [
     path("reports/queues/", views.QueueReportView.as_view(), name="report-queues"),
     path("reports/agents/", views.AgentReportView.as_view(), name="report-agents"),
     path("calls/", views.CallRecordListView.as_view(), name="call-list"),
+    path("missed-callers/", views.MissedCallerListView.as_view(), name="missed-caller-list"),
+    path(
+        "missed-callers/<int:id>/call-back",
+        views.MissedCallerCallBackView.as_view(),
+        name="missed-caller-call-back",
+    ),
     path("health/", views.HealthView.as_view(), name="health"),
     # The OpenAPI 3 document. No Swagger/Redoc page: drf-spectacular serves those from a CDN,
     # and this product loads nothing from third-party hosts.

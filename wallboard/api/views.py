@@ -1,8 +1,9 @@
 """The JSON API: read the snapshots the poller keeps in Redis, call the control services, and
 read the call history.
 
-Views stay thin: reads come from ``wallboard.live.selectors`` and ``wallboard.history.selectors``
-(never a PBX request), actions go through ``wallboard.control.services.member_action``.
+Views stay thin: reads come from ``wallboard.live.selectors``, ``wallboard.history.selectors`` and
+``wallboard.control.selectors`` (never a PBX request), actions go through
+``wallboard.control.services`` (``member_action``, ``missed_caller_call_back``).
 Browsers authenticate with the session (DRF enforces CSRF on unsafe methods for session users);
 programs with ``Authorization: Token``.
 """
@@ -10,6 +11,7 @@ programs with ``Authorization: Token``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import redis
 from django.contrib.auth.models import AnonymousUser
@@ -28,6 +30,7 @@ from drf_spectacular.utils import (
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,13 +48,22 @@ from wallboard.api.queries import (
 )
 from wallboard.api.tokens import ApiTokenAuthentication
 from wallboard.control import access
+from wallboard.control.selectors import (
+    call_back_default_get,
+    missed_caller_queues,
+    missed_callers_list,
+)
 from wallboard.control.services import (
     ActionForbidden,
     ActionInvalid,
     ActionOutcome,
     ActionThrottled,
+    CallBackClaimed,
+    CallBackConflict,
+    CallBackNotFound,
     Reason,
     member_action,
+    missed_caller_call_back,
 )
 from wallboard.history.intervals import INTERVALS, QueryInvalid, local_today, range_check
 from wallboard.history.records import OUTCOMES
@@ -104,6 +116,8 @@ _REDIS_UNAVAILABLE = OpenApiResponse(
 )
 # A Redis restart takes seconds; asking again sooner only adds load.
 _REDIS_RETRY_AFTER_SECONDS = 5
+# Queue numbers are PositiveIntegerFields (PostgreSQL's int4).
+_MAX_QUEUE = 2_147_483_647
 
 
 class _ApiView(APIView):
@@ -571,3 +585,206 @@ def _page_url(request: Request, page: int) -> str:
     params = request.query_params.copy()
     params["page"] = str(page)
     return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+# --- missed callers and call back ----------------------------------------------------------
+
+# The call back's statuses: as the member actions', except that the PBX refusing the call is a
+# bad number or extension (400); 409 is kept for "already served" and "being called back".
+_CALL_BACK_STATUS_FOR_REASON = {
+    **_STATUS_FOR_REASON,
+    Reason.REFUSED: status.HTTP_400_BAD_REQUEST,
+}
+_MISSED_CALLER_PARAMETERS = ("queue", "format")
+_ENTRY_PARAMETER = OpenApiParameter(
+    "id",
+    OpenApiTypes.INT64,
+    OpenApiParameter.PATH,
+    description="A missed caller's `id` from the list (the call record of their newest "
+    "unanswered call; an older unanswered call of theirs today names them too).",
+)
+
+
+class MissedCallerListView(_AuthenticatedView):
+    @extend_schema(
+        operation_id="missed_callers_list",
+        summary="Today's missed callers, newest first, with any call back in progress",
+        description="Outside numbers whose queue calls today went unanswered (abandoned, timed "
+        "out, voicemail, busy) and who have not been served since: answered in any queue, or "
+        "called back with an answer (docs/kpi.md). From the call records, so a call appears "
+        "up to CDR_POLL_SECONDS after it ended. Admins see every queue, team leads theirs.",
+        parameters=[
+            OpenApiParameter(
+                "queue",
+                OpenApiTypes.INT,
+                description="Only this queue's missed callers (a team lead: one of theirs).",
+            )
+        ],
+        responses={
+            200: serializers.MissedCallerListSerializer,
+            400: OpenApiResponse(
+                serializers.ErrorSerializer,
+                description="An unknown parameter, or a queue that is not a queue number.",
+            ),
+            401: _UNAUTHENTICATED,
+            403: OpenApiResponse(
+                serializers.ErrorSerializer,
+                description="A viewer, or a team lead asking for another team's queue.",
+            ),
+            503: _REDIS_UNAVAILABLE,
+        },
+        tags=["missed callers"],
+    )
+    def get(self, request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - set(_MISSED_CALLER_PARAMETERS))
+        if unknown:
+            return _bad_request(
+                gettext("Unknown parameter(s) %(unknown)s; this endpoint takes queue")
+                % {"unknown": ", ".join(unknown)}
+            )
+        queue = None
+        text = request.query_params.get("queue", "")
+        if text:
+            digits = text.isascii() and text.isdigit() and len(text) <= 10
+            if not (digits and 0 < int(text) <= _MAX_QUEUE):
+                return _bad_request(
+                    gettext("queue must be a queue number, not %(text)r") % {"text": text}
+                )
+            queue = int(text)
+        queues = missed_caller_queues(user=request.user, queue=queue)
+        zone = pbx_zone()
+        entries = missed_callers_list(user=request.user, queues=queues)
+        return Response(
+            {
+                "day": local_today(timezone.now(), zone).isoformat(),
+                "time_zone": zone.key,
+                "default_extension": call_back_default_get(user=request.user),
+                "callers": [entry.as_json(zone=zone) for entry in entries],
+            }
+        )
+
+
+class MissedCallerCallBackView(_AuthenticatedView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="missed_callers_call_back",
+        summary="Call a missed caller back: your extension rings, then the PBX dials them",
+        description="One call/create through the PBX budget's action lane, audited like the "
+        'member actions. The PBX answers "Call queued" whatever then happens: the extension '
+        "rings first and, once picked up, the PBX dials the number. While it may be going on "
+        "the number is claimed (one call back per number at a time, for everyone): until the "
+        "call records show the call's outcome, or CALLBACK_CLAIM_SECONDS (10 minutes) pass. "
+        "The extension is remembered as your default for the next call back. Browsers "
+        "(session) are audited as the console, tokens as the API.",
+        request=serializers.CallBackRequestSerializer,
+        parameters=[_ENTRY_PARAMETER, _RETRY_AFTER_HEADER],
+        responses={
+            200: OpenApiResponse(
+                serializers.CallBackOutcomeSerializer,
+                description="The PBX queued the call: the extension is ringing.",
+            ),
+            400: OpenApiResponse(
+                serializers.CallBackProblemSerializer,
+                description="No extension given and none remembered; an extension the PBX does "
+                "not have or whose phone is not registered; a number that is not an outside "
+                "number; or the PBX refused the call (the outcome's fields are then set).",
+            ),
+            401: _UNAUTHENTICATED,
+            403: OpenApiResponse(
+                serializers.ErrorSerializer,
+                description="CSRF token missing, a viewer, or a team lead calling back a "
+                "missed caller of another team's queue (no PBX request was spent).",
+            ),
+            404: OpenApiResponse(
+                serializers.CallBackProblemSerializer,
+                description="No missed call with this id, or not today's.",
+            ),
+            409: OpenApiResponse(
+                serializers.CallBackProblemSerializer,
+                description="Answered or called back since (nothing to do), or being called "
+                "back already — by you (a second click) or by someone else: `call_back` says "
+                "who, from which extension, since when. Nothing was sent.",
+            ),
+            429: OpenApiResponse(
+                serializers.ErrorSerializer,
+                description="More than ACTIONS_PER_USER_PER_MINUTE actions a minute from this "
+                "user (call backs count); nothing was sent; retry after Retry-After seconds.",
+            ),
+            502: OpenApiResponse(
+                serializers.CallBackProblemSerializer,
+                description="The PBX is unreachable or answered with an error.",
+            ),
+            503: OpenApiResponse(
+                serializers.CallBackProblemSerializer,
+                description="The PBX has blocked us, the request budget is used up, or the "
+                "wallboard cannot record the call back or does not know the extensions yet: "
+                "nothing was sent; retry after Retry-After seconds.",
+            ),
+            504: OpenApiResponse(
+                serializers.CallBackProblemSerializer,
+                description="The PBX did not answer in time: the phone may ring anyway, and "
+                "the number stays claimed.",
+            ),
+        },
+        tags=["missed callers"],
+    )
+    def post(self, request: Request, id: int) -> Response:
+        data = request.data
+        if not isinstance(data, Mapping):
+            return _bad_request(gettext('Send a JSON object such as {"extension": 201}.'))
+        extension = data.get("extension")
+        if extension is not None and (
+            isinstance(extension, bool) or not isinstance(extension, int)
+        ):
+            return _bad_request(
+                gettext("extension must be an extension number, not %(value)r")
+                % {"value": extension}
+            )
+        try:
+            outcome = missed_caller_call_back(
+                user=request.user,
+                entry=id,
+                extension=extension,
+                # A browser's session is the console's page; a token is a program.
+                source="api" if request.auth is not None else "console",
+            )
+        except ActionForbidden as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+        except ActionInvalid as exc:
+            return _bad_request(str(exc))
+        except CallBackNotFound as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        except CallBackClaimed as exc:
+            body = {"detail": str(exc), "call_back": exc.claim.as_json()}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        except CallBackConflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except ActionThrottled as exc:
+            response = Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        body = {
+            "entry": outcome.entry,
+            "queue": outcome.queue,
+            "extension": outcome.extension,
+            "number": outcome.number,
+            "number_display": outcome.number_display,
+            "ok": outcome.ok,
+            "reason": outcome.reason.value,
+            "code": outcome.code,
+            "detail": outcome.detail,
+            "message": outcome.message,
+            "retry_after": outcome.retry_after,
+        }
+        response = Response(
+            serializers.CallBackOutcomeSerializer(body).data,
+            status=_CALL_BACK_STATUS_FOR_REASON[outcome.reason],
+        )
+        if outcome.retry_after is not None:
+            response["Retry-After"] = str(outcome.retry_after)
+        return response
+
+
+def _bad_request(detail: str) -> Response:
+    return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)

@@ -11,12 +11,30 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from wallboard.boards.models import Board, QueueDisplay
 from wallboard.control.access import actionable_queues
+from wallboard.control.callbacks import (
+    END_ANSWERED,
+    END_EXPIRED,
+    END_NOT_ANSWERED,
+    END_NOT_SENT,
+    number_display,
+)
 from wallboard.control.models import MemberAction
+from wallboard.control.selectors import MissedCallerEntry, call_back_results
 from wallboard.control.services import action_longest_seconds
 from wallboard.live import selectors as live
+
+# How a call back went, for the audit page (None: the call may still be going on).
+CALL_BACK_RESULTS = {
+    END_ANSWERED: _("answered"),
+    END_NOT_ANSWERED: _("not answered"),
+    END_EXPIRED: _("no outcome in the call records"),
+    END_NOT_SENT: _("not placed"),
+    None: _("in progress"),
+}
 
 
 @dataclass(frozen=True)
@@ -142,3 +160,92 @@ def audit_actions(*, user, filters: dict) -> QuerySet[MemberAction]:
         end = datetime.combine(filters["date_to"] + timedelta(days=1), time.min, zone)
         rows = rows.filter(created__lt=end)
     return rows.order_by("-created", "-id")
+
+
+@dataclass(frozen=True)
+class CallBackLine:
+    """What the audit page says of a call back beside its PBX answer."""
+
+    number: str  # written for reading
+    result: str  # how the call went, in words
+
+
+def audit_call_backs(rows: list[MemberAction]) -> None:
+    """Give each call back among the audit page's rows its ``call_back`` line (the number and
+    how the call went); other rows get None."""
+    results = call_back_results(actions=rows)
+    for row in rows:
+        is_call_back = row.action == MemberAction.Action.CALL_BACK and row.pk in results
+        row.call_back = (
+            CallBackLine(
+                number=number_display(row.number), result=str(CALL_BACK_RESULTS[results[row.pk]])
+            )
+            if is_call_back
+            else None
+        )
+
+
+def queue_names() -> dict[int, str]:
+    """Every known queue's name as the pages show it: its display name, else the PBX's."""
+    known = known_queues()
+    names = {row["queue"]: row.get("name") or str(row["queue"]) for row in known}
+    for number, display in display_config(list(names)).items():
+        if display.display_name:
+            names[number] = display.display_name
+    return names
+
+
+@dataclass(frozen=True)
+class MissedCallerRow:
+    """One missed caller as the console's first paint writes it (``missed-callers.js``
+    writes the same from the API's answer)."""
+
+    id: int
+    when: datetime
+    time: str  # HH:MM of the newest call
+    number: str  # written for reading
+    outcome: str  # how the newest call ended, in words
+    queue: int
+    queue_name: str
+    wait: int | None
+    attempts: int
+    can_call_back: bool
+    claimed: str  # "you", "other" or "" (nobody is calling back)
+    state: str  # who is calling back since when, in words; "" for nobody
+
+
+def missed_caller_rows(
+    entries: list[MissedCallerEntry],
+    *,
+    names: dict[int, str],
+    strings: dict[str, str],
+    outcomes: dict[str, str],
+) -> list[MissedCallerRow]:
+    """The console's missed-callers rows for these entries (``strings``: ui_strings'
+    ``missed_strings``, ``outcomes``: ``outcome_words``)."""
+    rows = []
+    for entry in entries:
+        progress = entry.call_back
+        claimed, state = "", ""
+        if progress is not None:
+            since = timezone.localtime(progress.since).strftime("%H:%M")
+            claimed = "you" if progress.by_you else "other"
+            template = strings["by_you"] if progress.by_you else strings["by_other"]
+            state = template.format(name=progress.name, ext=progress.extension, time=since)
+        rows.append(
+            MissedCallerRow(
+                id=entry.id,
+                when=entry.when,
+                time=timezone.localtime(entry.when).strftime("%H:%M"),
+                number=entry.number_display,
+                outcome=outcomes.get(entry.outcome, entry.outcome),
+                queue=entry.queue,
+                queue_name=names.get(entry.queue, str(entry.queue)),
+                wait=entry.wait,
+                attempts=entry.attempts,
+                can_call_back=entry.can_call_back,
+                claimed=claimed,
+                state=state,
+            )
+        )
+    return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from wallboard.history.models import CallRecord
 from wallboard.live.shapes import MEMBER_STATES, TAKING_CALLS
 
 
@@ -20,6 +21,25 @@ def taking_calls_states() -> list[str]:
 
 def state_words() -> dict[str, str]:
     return {state: str(label) for state, label in MEMBER_STATES}
+
+
+def outcome_words() -> dict[str, str]:
+    """How a missed call ended, in words (the call history's own labels)."""
+    return {outcome: str(label) for outcome, label in CallRecord.Outcome.choices}
+
+
+def missed_strings() -> dict[str, str]:
+    """The missed-callers panel's words; the server's first paint fills the same ones."""
+    return {
+        "by_other": _("Being called back by {name} since {time}"),
+        "by_you": _("You are calling back from {ext} since {time}"),
+        "call_back": _("Call back"),
+        "calling": _("Calling…"),
+        "dialog": _("{number} · queue {queue} · attempts: {attempts}"),
+        "result": _("{number}: {message}"),
+        "no_extensions": _("The PBX's extensions are not known yet"),
+        "refresh_failed": _("Could not refresh the list; trying again."),
+    }
 
 
 def js_strings() -> dict[str, object]:
@@ -52,6 +72,8 @@ def js_strings() -> dict[str, object]:
         "session_ended": _("Your session has ended; log in again."),
         "sound_on": _("Sound alerts on"),
         "confirm_remove": _("{name} ({ext}) will stop receiving calls from queue {queue}."),
+        "missed": missed_strings(),
+        "outcomes": outcome_words(),
         # The staffing hint's tooltip (templatetags.boards.staffing_basis writes the same).
         "staffing": {
             "basis": _(

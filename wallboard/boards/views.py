@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
@@ -15,14 +16,27 @@ from wallboard.boards import selectors
 from wallboard.boards.forms import AuditFilterForm
 from wallboard.boards.kiosks import kiosk_from_token
 from wallboard.boards.models import Board, QueueDisplay, queue_list_parse
-from wallboard.boards.ui_strings import js_strings, member_states, taking_calls_states
+from wallboard.boards.ui_strings import (
+    js_strings,
+    member_states,
+    missed_strings,
+    outcome_words,
+    taking_calls_states,
+)
 from wallboard.control.access import (
     actionable_queues,
     can_audit,
+    can_report,
     is_admin,
     role_of,
     visible_queues,
 )
+from wallboard.control.selectors import (
+    call_back_default_get,
+    missed_caller_queues,
+    missed_callers_list,
+)
+from wallboard.history.selectors import pbx_zone
 from wallboard.live import selectors as live
 
 AUDIT_PAGE_SIZE = 50
@@ -30,6 +44,9 @@ AUDIT_PAGE_SIZE = 50
 
 # A page shows at most this many queues (the websocket refuses more).
 MAX_PAGE_QUEUES = 200
+# How often the console reads the missed callers again (it also does after a call back and
+# when the call history publishes today's figures).
+MISSED_REFRESH_SECONDS = 20
 
 
 class BadQueues(ValueError):
@@ -110,6 +127,9 @@ def console(request: HttpRequest) -> HttpResponse:
     ws_path = "/ws/board/" + (f"?queues={','.join(map(str, queues))}" if wanted else "")
     config = _page_config(ws_path=ws_path, data=data, board=None)
     config["extensions"] = selectors.extension_choices() if may_act else []
+    missed = None
+    if can_report(request.user):
+        missed = _missed_callers(request, config)
     return render(
         request,
         "boards/console.html",
@@ -119,7 +139,29 @@ def console(request: HttpRequest) -> HttpResponse:
             "can_act_any": can_act_any,
             "may_act": may_act,
             "act_queue": {"queue": "", "name": "", "can_act": True},
+            "missed": missed,
         },
+    )
+
+
+def _missed_callers(request: HttpRequest, config: dict) -> list[selectors.MissedCallerRow]:
+    """Today's missed callers for the console: rows for the first paint, and what the page's
+    script needs to keep them fresh and call back (added to ``config``)."""
+    entries = missed_callers_list(user=request.user, queues=missed_caller_queues(user=request.user))
+    names = selectors.queue_names()
+    zone = pbx_zone()
+    config["missed"] = {
+        "url": reverse("api:missed-caller-list"),
+        "call_back_url": reverse("api:missed-caller-call-back", kwargs={"id": 0}).replace(
+            "/0/", "/{id}/"
+        ),
+        "refresh_seconds": MISSED_REFRESH_SECONDS,
+        "callers": [entry.as_json(zone=zone) for entry in entries],
+        "default_extension": call_back_default_get(user=request.user),
+        "queue_names": {str(number): name for number, name in names.items()},
+    }
+    return selectors.missed_caller_rows(
+        entries, names=names, strings=missed_strings(), outcomes=outcome_words()
     )
 
 
@@ -171,6 +213,8 @@ def audit(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows if valid else rows.none(), AUDIT_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    page.object_list = list(page.object_list)  # read once, then given their call-back lines
+    selectors.audit_call_backs(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

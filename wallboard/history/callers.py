@@ -36,6 +36,7 @@ class MissedCaller:
     outcome: str  # how the newest attempt ended
     attempts: int  # unanswered calls since they were last served (today)
     first_when: datetime  # the first of those
+    id: int  # the newest attempt's call record (the PBX's id): names this entry in the list
 
 
 def number_key(number: str | None) -> str | None:
@@ -51,13 +52,13 @@ def missed_callers_find(
 ) -> list[MissedCaller]:
     """The missed callers among the day's rows, newest attempt first.
 
-    ``rows`` are (when, type, status, caller, destination, queue, outcome, wait) tuples in time
-    order: the day's queue calls and outgoing rows. ``queues`` limits which queues' attempts
+    ``rows`` are (when, type, status, caller, destination, queue, outcome, wait, id) tuples in
+    time order: the day's queue calls and outgoing rows. ``queues`` limits which queues' attempts
     are listed; an answer in any queue still serves the caller.
     """
     pending: dict[str, list[Sequence[Any]]] = {}
     for row in rows:
-        _when, type_, status, caller, destination, queue, outcome, _wait = row
+        _when, type_, status, caller, destination, queue, outcome, _wait, _id = row
         if (type_ or "").lower() == "outgoing":
             if (status or "").lower() == "answered":
                 key = number_key(destination)
@@ -86,6 +87,7 @@ def missed_callers_find(
                 outcome=newest[6],
                 attempts=len(listed),
                 first_when=listed[0][0],
+                id=newest[8],
             )
         )
     missed.sort(key=lambda caller: caller.when.timestamp(), reverse=True)

@@ -268,11 +268,53 @@ def missed_callers(
         CallRecord.objects.filter(day=today)
         .filter(Q(queue__isnull=False) | Q(type__iexact="outgoing", status__iexact="answered"))
         .order_by("when", "id")
-        .values_list("when", "type", "status", "caller", "destination", "queue", "outcome", "wait")
+        .values_list(
+            "when", "type", "status", "caller", "destination", "queue", "outcome", "wait", "id"
+        )
     )
     return missed_callers_find(
         ((when.astimezone(zone), *rest) for when, *rest in rows), queues=queues
     )
+
+
+def call_record_get(*, id: int) -> CallRecord | None:
+    """One stored call record by the PBX's id (``raw`` not loaded), or None."""
+    return CallRecord.objects.defer("raw").filter(id=id).first()
+
+
+@dataclass(frozen=True)
+class OutgoingCall:
+    """An agent's own call (an outgoing row): who dialled, whom, how it ended."""
+
+    id: int
+    when: datetime  # in the PBX's time zone
+    caller: str  # the extension that dialled
+    destination: str  # the number dialled, as the PBX wrote it
+    status: str  # answered, missed, busy, unauthorized (as the PBX wrote it)
+    stored: datetime  # when the wallboard stored the row
+
+
+def outgoing_calls_since(*, since: datetime, callers: Collection[str]) -> list[OutgoingCall]:
+    """The outgoing rows (agents' own calls, click-to-call included) of these extensions that
+    started at or after ``since``, oldest first (the caller+time index finds them)."""
+    zone = pbx_zone()
+    rows = (
+        CallRecord.objects.filter(caller__in=list(callers), when__gte=since)
+        .filter(type__iexact="outgoing")
+        .order_by("when", "id")
+        .values_list("id", "when", "caller", "destination", "status", "stored")
+    )
+    return [
+        OutgoingCall(
+            id=id,
+            when=when.astimezone(zone),
+            caller=caller,
+            destination=destination,
+            status=status,
+            stored=stored,
+        )
+        for id, when, caller, destination, status, stored in rows
+    ]
 
 
 def _arrivals(
