@@ -28,6 +28,16 @@ _LAST_DAY = date(2100, 12, 31)
 _MAX_NUMBER = 2_147_483_647
 
 
+def _day_field(label) -> forms.DateField:
+    """An optional day between _FIRST_DAY and _LAST_DAY, picked with the browser's calendar."""
+    return forms.DateField(
+        label=label,
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
+    )
+
+
 class AuditFilterForm(forms.Form):
     """The audit page's filters (GET). Every field optional; an invalid one is a 400 that says
     what is wrong."""
@@ -50,18 +60,8 @@ class AuditFilterForm(forms.Form):
         choices=[("", _("any")), *MemberAction.Action.choices],
     )
     ok = forms.ChoiceField(label=_("Result"), required=False, choices=OK_CHOICES)
-    date_from = forms.DateField(
-        label=_("From"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
-    )
-    date_to = forms.DateField(
-        label=_("To"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
-    )
+    date_from = _day_field(_("From"))
+    date_to = _day_field(_("To"))
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -170,18 +170,8 @@ class ReportForm(forms.Form):
 
     queue = QueueNumbersField(label=_("Queues"), required=False)
     range = forms.ChoiceField(label=_("Range"), required=False, choices=RANGE_CHOICES)
-    date_from = forms.DateField(
-        label=_("From"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
-    )
-    date_to = forms.DateField(
-        label=_("To"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=[MinValueValidator(_FIRST_DAY), MaxValueValidator(_LAST_DAY)],
-    )
+    date_from = _day_field(_("From"))
+    date_to = _day_field(_("To"))
     interval = forms.ChoiceField(label=_("Interval"), required=False, choices=INTERVAL_CHOICES)
 
     def __init__(
