@@ -1,0 +1,389 @@
+"""The chaos run's load and eyes: kiosk TVs on websockets, a supervisor acting through the API,
+and what the simulated PBX saw (every request's arrival, the rate limiter's refusals).
+
+TVs behave like static/js/lib/connection.js: reconnect with exponential backoff and jitter
+(1 s doubling to 30 s, reset by "hello"), treat 2.5 heartbeats of silence as a dead link, stop
+for good on 4400/4401/4403. Each TV records when it last got *fresh data*: a message that brings
+a poll result it had not seen (a heartbeat whose `fresh_at` changed, or a snapshot whose
+`fetched.queue_status`/`fetched.calls` changed) and whose time is less than BOARD_NOTICE_SECONDS
+old by the server's clock (taken from `server_time`, as the page does). Counting only new results
+keeps a board honest after the clock steps back: the page itself would go on trusting a time
+stamped "in the future" and show old data as fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import requests
+
+FINAL_CODES = frozenset({4400, 4401, 4403})
+BASE_DELAY = 1.0
+MAX_DELAY = 30.0
+POLL_PATHS = ("/api/queue/status", "/api/call/statistics")
+ACTION_PATHS = ("/api/queue/pause", "/api/queue/unpause")
+
+
+def parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value).timestamp()
+
+
+# --- TVs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TvRecord:
+    """What one TV lived through, on the chaos process's monotonic clock."""
+
+    name: str
+    opens: list[float] = field(default_factory=list)  # "hello" received
+    closes: list[tuple[float, int | None]] = field(default_factory=list)
+    # Fresh data received: (when, monotonic; when it was fetched, on this process's wall clock).
+    fresh: list[tuple[float, float]] = field(default_factory=list)
+    pbx_states: list[tuple[float, str]] = field(default_factory=list)
+    final_code: int | None = None
+    connected: bool = False
+
+
+class TvState:
+    """A TV's view of the data: which poll results it has seen, the server's clock offset.
+
+    Pure bookkeeping (no I/O), so the freshness rule is tested without a server.
+    """
+
+    def __init__(self, record: TvRecord, *, notice_seconds: float) -> None:
+        self.record = record
+        self.notice = notice_seconds
+        self.offset = 0.0  # server wall clock - our wall clock
+        self.fresh_at: str | None = None
+        self.fetched: dict[tuple[int, str], str] = {}
+        self.pbx_state: str | None = None
+
+    def note(self, message: dict, *, mono: float, wall: float) -> None:
+        kind = message.get("type")
+        server_time = parse_time(message.get("server_time"))
+        if server_time is not None:
+            self.offset = server_time - wall
+        if kind == "hello":
+            self.record.connected = True
+            self.record.opens.append(mono)
+        elif kind == "heartbeat":
+            fresh_at = message.get("fresh_at")
+            if fresh_at and fresh_at != self.fresh_at:
+                self.fresh_at = fresh_at
+                self._evidence(parse_time(fresh_at), mono=mono, wall=wall)
+        elif kind == "snapshot":
+            queue = message.get("queue")
+            fetched = (message.get("data") or {}).get("fetched") or {}
+            for source in ("queue_status", "calls"):
+                value = fetched.get(source)
+                if value and value != self.fetched.get((queue, source)):
+                    self.fetched[(queue, source)] = value
+                    self._evidence(parse_time(value), mono=mono, wall=wall)
+        elif kind == "pbx":
+            state = (message.get("data") or {}).get("state")
+            if state and state != self.pbx_state:
+                self.pbx_state = state
+                self.record.pbx_states.append((mono, state))
+
+    def _evidence(self, data_time: float | None, *, mono: float, wall: float) -> None:
+        if data_time is None:
+            return
+        if (wall + self.offset) - data_time < self.notice:
+            self.record.fresh.append((mono, data_time - self.offset))
+
+
+class TvFleet:
+    """N kiosk TVs through nginx, on one asyncio loop in a thread of their own."""
+
+    def __init__(self, *, base_url: str, tokens: list[str], heartbeat: float,
+                 notice_seconds: float, seed: int) -> None:  # fmt: skip
+        self.base_url = base_url
+        self.tokens = tokens
+        self.heartbeat = heartbeat
+        self.notice = notice_seconds
+        self.records = [TvRecord(f"tv-{n}") for n in range(1, len(tokens) + 1)]
+        self.rng = random.Random(seed)
+        self.errors: deque[str] = deque(maxlen=50)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="chaos-tvs", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> TvFleet:
+        # A TV first loads its page (nginx's access log must not show the token either).
+        for token in self.tokens:
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"{self.base_url}/kiosk/{token}/", timeout=10)
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=15)
+
+    def _main(self) -> None:
+        asyncio.run(self._all())
+
+    async def _all(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._ready.set()
+        ws_base = self.base_url.replace("http://", "ws://")
+        tasks = [
+            asyncio.create_task(self._tv(record, f"{ws_base}/ws/kiosk/{token}/"))
+            for record, token in zip(self.records, self.tokens, strict=True)
+        ]
+        await self._stopping.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _tv(self, record: TvRecord, url: str) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+        assert self._stopping is not None
+        state = TvState(record, notice_seconds=self.notice)
+        attempt = 0
+        while not self._stopping.is_set():
+            code: int | None = None
+            try:
+                async with connect(
+                    url, origin=self.base_url, open_timeout=10, ping_interval=None,
+                    close_timeout=2, max_size=2**22,
+                ) as ws:  # fmt: skip
+                    while True:
+                        # A silent link is a dead one (no close ever comes on a half-open TCP).
+                        raw = await asyncio.wait_for(ws.recv(), timeout=2.5 * self.heartbeat)
+                        message = _json(raw)
+                        if message is None:
+                            continue
+                        if message.get("type") == "hello":
+                            attempt = 0
+                        state.note(message, mono=time.monotonic(), wall=time.time())
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd is not None else None
+            except (TimeoutError, OSError, InvalidStatus, WebSocketException) as exc:
+                self.errors.append(f"{record.name}: {type(exc).__name__}: {exc}"[:200])
+            if record.connected:
+                record.connected = False
+                record.closes.append((time.monotonic(), code))
+            if code in FINAL_CODES:
+                record.final_code = code
+                return
+            ceiling = min(MAX_DELAY, BASE_DELAY * 2**attempt)
+            attempt += 1
+            delay = ceiling / 2 + self.rng.random() * ceiling / 2
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+
+def _json(raw: str | bytes) -> dict | None:
+    import json
+
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+# --- the supervisor --------------------------------------------------------------------------
+
+
+@dataclass
+class ActionRecord:
+    phase: str
+    queue: int
+    extension: int
+    action: str
+    sent: float  # monotonic
+    sent_wall: float
+    answered: float | None = None
+    answered_wall: float | None = None
+    status: int | None = None  # HTTP status; None: no answer (connection error, timeout)
+    reason: str | None = None  # the outcome's reason when the product answered with one
+    ok: bool | None = None
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.answered is None else self.answered - self.sent
+
+
+class Supervisor:
+    """Pauses and unpauses random agents through the JSON API at a steady rate.
+
+    Each action runs on a thread of its own (up to `parallel`), so one that hangs does not stop
+    the steady rate. Whether an agent is paused is read from the simulator, so every action is
+    one the PBX would carry out.
+    """
+
+    def __init__(self, *, base_url: str, token: str, centre, per_minute: float, seed: int,
+                 timeout: float, parallel: int = 16) -> None:  # fmt: skip
+        self.base_url = base_url
+        self.token = token
+        self.centre = centre
+        self.period = 60.0 / per_minute
+        self.rng = random.Random(seed)
+        self.timeout = timeout
+        self.phase = "start"
+        self.records: list[ActionRecord] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="chaos-action")
+        self._thread = threading.Thread(target=self._run, name="chaos-supervisor", daemon=True)
+        self._local = threading.local()
+
+    def start(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stopping.is_set():
+            self._stopping.wait(max(0.0, next_at - time.monotonic()))
+            if self._stopping.is_set():
+                return
+            next_at += self.period
+            choice = self._choose()
+            if choice is not None:
+                record = ActionRecord(self.phase, *choice, sent=0.0, sent_wall=0.0)
+                with self._lock:
+                    self.records.append(record)
+                self._pool.submit(self._act, record)
+
+    def _choose(self) -> tuple[int, int, str] | None:
+        queues = self.centre.queue_numbers()
+        queue = self.rng.choice(queues)
+        members = self.centre.members(queue)
+        if not members:
+            return None
+        extension = self.rng.choice(members)
+        paused = self.centre.member_state(queue, extension)["paused"]
+        return queue, extension, "unpause" if paused else "pause"
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Token {self.token}"
+            self._local.session = session
+        return session
+
+    def _act(self, record: ActionRecord) -> None:
+        url = (
+            f"{self.base_url}/api/v1/queues/{record.queue}/members/{record.extension}/"
+            f"{record.action}"
+        )
+        record.sent, record.sent_wall = time.monotonic(), time.time()
+        try:
+            response = self._session().post(url, timeout=self.timeout)
+        except requests.RequestException as exc:
+            record.error = type(exc).__name__
+            return
+        record.answered, record.answered_wall = time.monotonic(), time.time()
+        record.status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if isinstance(body, dict) and "reason" in body:
+            record.reason = body.get("reason")
+            record.ok = bool(body.get("ok"))
+
+    def snapshot(self) -> list[ActionRecord]:
+        with self._lock:
+            return list(self.records)
+
+
+# --- what the PBX saw ------------------------------------------------------------------------
+
+
+class PbxWatch:
+    """The simulator's side: limiter refusals, and a trigger that kills a worker mid-poll.
+
+    The simulator runs in this process, so its request handler is wrapped for this run only:
+    every request first tells `on_request` where it comes from. Armed with `kill_on_next_poll`,
+    the next poll request from a worker SIGKILLs that worker's whole process group before the
+    PBX answers: the worker dies with the request in flight.
+    """
+
+    def __init__(self, sim) -> None:  # type: ignore[no-untyped-def]
+        self.sim = sim
+        self.refusals: list[float] = []
+        self.killed: list[tuple[float, str, str]] = []  # (when, worker, path)
+        self._armed: dict[str, object] | None = None
+        self._lock = threading.Lock()
+        limiter = sim.centre.limiter
+        admit = limiter.admit
+
+        def admit_watched(ip: str) -> bool:
+            admitted = admit(ip)
+            if not admitted:
+                self.refusals.append(time.monotonic())
+            return admitted
+
+        limiter.admit = admit_watched
+        watch = self
+        server = sim._server  # the wrapped handler class is this run's alone
+        base = server.RequestHandlerClass
+
+        class WatchedHandler(base):  # type: ignore[misc, valid-type]
+            def _handle(self, method: str) -> None:
+                watch.on_request(self.client_address[1], self.path.split("?", 1)[0])
+                super()._handle(method)
+
+        server.RequestHandlerClass = WatchedHandler
+
+    def kill_on_next_poll(self, workers: dict[str, object]) -> None:
+        """workers: name -> Service. The next poll request from one of them kills it."""
+        with self._lock:
+            self._armed = workers
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._armed = None
+
+    def on_request(self, client_port: int, path: str) -> None:
+        if self._armed is None or not path.startswith(POLL_PATHS):
+            return
+        with self._lock:
+            workers = self._armed
+            if workers is None:
+                return
+            pid = _pid_of_client(client_port, self.sim.port)
+            for name, service in workers.items():
+                if pid is not None and pid in service.pids():  # type: ignore[attr-defined]
+                    service.kill9()  # type: ignore[attr-defined]
+                    self.killed.append((time.monotonic(), name, path))
+                    self._armed = None
+                    return
+
+
+def _pid_of_client(client_port: int, server_port: int) -> int | None:
+    import psutil
+
+    for conn in psutil.net_connections(kind="tcp"):
+        local, remote = conn.laddr, conn.raddr
+        if local and remote and local.port == client_port and remote.port == server_port:
+            return conn.pid
+    return None
