@@ -1,0 +1,137 @@
+"""The chaos run's measures: what counts as fresh data on a TV, gaps, windows and the audit check.
+
+The run itself (bench/chaos.py) needs nginx, PostgreSQL and minutes; these are its rules on
+hand-made data, so a wrong verdict in its table has a test to fail first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bench.chaos import (
+    audit_missing,
+    first_fresh_after,
+    longest_gap,
+    max_in_window,
+    unaudited_pbx_actions,
+)
+from bench.chaos_load import ActionRecord, TvRecord, TvState
+
+WALL = 1_800_000_000.0  # the chaos process's wall clock at mono = 100.0
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+def tv(*, notice: float = 10.0) -> TvState:
+    return TvState(TvRecord("tv"), notice_seconds=notice)
+
+
+def snapshot(queue: int, fetched: float) -> dict:
+    return {"type": "snapshot", "queue": queue, "data": {"fetched": {"queue_status": iso(fetched)}}}
+
+
+def test_it_counts_a_heartbeat_whose_fresh_at_changed_as_fresh_data():
+    state = tv()
+    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
+    beat = {"type": "heartbeat", "server_time": iso(WALL + 5), "fresh_at": iso(WALL + 4)}
+    state.note(beat, mono=105.0, wall=WALL + 5)
+    state.note({**beat, "server_time": iso(WALL + 10)}, mono=110.0, wall=WALL + 10)
+    # The second heartbeat repeats fresh_at: no new poll result, nothing new on the board.
+    assert state.record.fresh == [(105.0, WALL + 4)]
+    assert state.record.opens == [100.0] and state.record.connected
+
+
+def test_it_ignores_results_older_than_the_notice_even_if_new_to_the_tv():
+    state = tv(notice=10.0)
+    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
+    state.note(snapshot(100, WALL - 30), mono=100.1, wall=WALL + 0.1)  # stored while we were away
+    state.note(snapshot(101, WALL - 2), mono=100.2, wall=WALL + 0.2)
+    assert [received for received, _ in state.record.fresh] == [100.2]
+
+
+def test_it_judges_age_by_the_servers_clock_and_converts_it_to_ours():
+    state = tv()
+    # The server's clock is 30 s behind ours (stepped back): its times are still recent to it.
+    state.note({"type": "hello", "server_time": iso(WALL - 30)}, mono=100.0, wall=WALL)
+    state.note(snapshot(100, WALL - 31), mono=100.5, wall=WALL + 0.5)
+    assert state.record.fresh == [(100.5, WALL - 1)]
+
+
+def test_it_does_not_take_a_repeated_time_from_the_future_for_new_data():
+    state = tv()
+    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
+    state.note(snapshot(100, WALL + 20), mono=100.0, wall=WALL)  # before the clock stepped back
+    state.note(snapshot(100, WALL + 20), mono=115.0, wall=WALL + 15)  # the same result again
+    assert len(state.record.fresh) == 1
+
+
+def test_it_notes_pbx_state_changes_only():
+    state = tv()
+    for mono, value in ((1.0, "ok"), (2.0, "ok"), (3.0, "unreachable"), (4.0, "ok")):
+        state.note({"type": "pbx", "data": {"state": value}}, mono=mono, wall=WALL)
+    assert state.record.pbx_states == [(1.0, "ok"), (3.0, "unreachable"), (4.0, "ok")]
+
+
+def test_it_counts_the_most_requests_in_any_window():
+    assert max_in_window([], 5.0) == 0
+    assert max_in_window([0.0, 1.0, 4.9, 5.0, 5.1], 5.0) == 4  # [0.1, 5.1) holds 1.0..5.1
+    assert max_in_window([0.0, 5.0, 10.0], 5.0) == 1
+
+
+def test_it_finds_the_longest_time_without_fresh_data():
+    assert longest_gap([1.0, 3.0, 9.0, 10.0], start=2.0, end=12.0) == 6.0
+    assert longest_gap([1.0], start=2.0, end=12.0) == 11.0  # from the last receipt before
+    assert longest_gap([], start=2.0, end=12.0) == 10.0
+
+
+def test_it_times_recovery_from_data_fetched_after_the_fault():
+    origin, origin_wall = 50.0, WALL
+    fresh = [(49.0, WALL - 2), (50.5, WALL - 1), (58.0, WALL + 7)]
+    # The message at 50.5 came after the fault but carried a result from before it.
+    assert first_fresh_after(fresh, origin, origin_wall) == 58.0
+    assert first_fresh_after(fresh[:2], origin, origin_wall) is None
+
+
+def action(**overrides) -> ActionRecord:
+    values = {
+        "phase": "p", "queue": 100, "extension": 201, "action": "pause", "sent": 0.0,
+        "sent_wall": WALL, "answered": 1.0, "answered_wall": WALL + 1, "status": 200,
+        "reason": "accepted", "ok": True,
+    }  # fmt: skip
+    values.update(overrides)
+    return ActionRecord(**values)
+
+
+def row(**overrides) -> dict:
+    values = {"queue": 100, "extension": 201, "action": "pause", "ok": True,
+              "reason": "accepted", "created": WALL + 0.2}  # fmt: skip
+    values.update(overrides)
+    return values
+
+
+def test_it_matches_each_answered_action_to_a_row_of_its_own():
+    actions = [action(), action(sent_wall=WALL + 2, answered_wall=WALL + 3)]
+    assert audit_missing(actions, [row(), row(created=WALL + 2.5)], slack=1.0) == 0
+    # One row cannot vouch for two actions.
+    assert audit_missing(actions, [row()], slack=1.0) == 1
+
+
+def test_it_wants_the_rows_verdict_and_time_to_match():
+    assert audit_missing([action()], [row(ok=False, reason="refused")], slack=1.0) == 1
+    assert audit_missing([action()], [row(created=WALL + 60)], slack=1.0) == 1
+    assert audit_missing([action()], [row(extension=202)], slack=1.0) == 1
+
+
+def test_it_needs_no_row_for_unanswered_or_unavailable_actions():
+    unanswered = action(reason=None, ok=None, status=None, answered_wall=None, error="ReadTimeout")
+    unavailable = action(reason="unavailable", ok=False, status=503)
+    assert audit_missing([unanswered, unavailable], [], slack=1.0) == 0
+
+
+def test_it_counts_pbx_actions_no_row_could_have_sent():
+    rows = [row(), row(ok=None, reason=""), row(ok=False, reason="budget_exhausted")]
+    # accepted and pending could each have sent one; budget_exhausted sent nothing.
+    assert unaudited_pbx_actions(2, rows) == 0
+    assert unaudited_pbx_actions(3, rows) == 1
