@@ -3,12 +3,18 @@ and what the simulated PBX saw (every request's arrival, the rate limiter's refu
 
 TVs behave like static/js/lib/connection.js: reconnect with exponential backoff and jitter
 (1 s doubling to 30 s, reset by "hello"), treat 2.5 heartbeats of silence as a dead link, stop
-for good on 4400/4401/4403. Each TV records when it last got *fresh data*: a message that brings
-a poll result it had not seen (a heartbeat whose `fresh_at` changed, or a snapshot whose
-`fetched.queue_status`/`fetched.calls` changed) and whose time is less than BOARD_NOTICE_SECONDS
-old by the server's clock (taken from `server_time`, as the page does). Counting only new results
-keeps a board honest after the clock steps back: the page itself would go on trusting a time
-stamped "in the future" and show old data as fresh.
+for good on 4400/4401/4403.
+
+Each TV records when it got *fresh data*: a snapshot whose `fetched.queue_status` (when the
+poller last fetched that queue) it had not seen and which is less than BOARD_NOTICE_SECONDS old
+by the server's clock (taken from `server_time`, as the page does). The server pushes a snapshot
+only when something on it changed, so every TV also asks for a resync (a message of the
+protocol: every snapshot again, from Redis, no PBX request) every RESYNC_SECONDS; then a quiet
+queue's new poll shows too. Counting only results the TV had not seen keeps the measure honest
+after a clock step back, where the page would go on trusting a time stamped "in the future".
+
+The page's own age banner follows the heartbeat's `fresh_at` as well; the TVs record those
+separately (`shown`), to compare what a board claims with what it got.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import requests
 FINAL_CODES = frozenset({4400, 4401, 4403})
 BASE_DELAY = 1.0
 MAX_DELAY = 30.0
+RESYNC_SECONDS = 2.5  # the server refuses resyncs closer than 2 s
 POLL_PATHS = ("/api/queue/status", "/api/call/statistics")
 ACTION_PATHS = ("/api/queue/pause", "/api/queue/unpause")
 
@@ -50,6 +57,8 @@ class TvRecord:
     closes: list[tuple[float, int | None]] = field(default_factory=list)
     # Fresh data received: (when, monotonic; when it was fetched, on this process's wall clock).
     fresh: list[tuple[float, float]] = field(default_factory=list)
+    # A heartbeat's new, recent fresh_at: when the page's age banner would call the data fresh.
+    shown: list[float] = field(default_factory=list)
     pbx_states: list[tuple[float, str]] = field(default_factory=list)
     final_code: int | None = None
     connected: bool = False
@@ -66,7 +75,7 @@ class TvState:
         self.notice = notice_seconds
         self.offset = 0.0  # server wall clock - our wall clock
         self.fresh_at: str | None = None
-        self.fetched: dict[tuple[int, str], str] = {}
+        self.fetched: dict[int, str] = {}
         self.pbx_state: str | None = None
 
     def note(self, message: dict, *, mono: float, wall: float) -> None:
@@ -81,26 +90,25 @@ class TvState:
             fresh_at = message.get("fresh_at")
             if fresh_at and fresh_at != self.fresh_at:
                 self.fresh_at = fresh_at
-                self._evidence(parse_time(fresh_at), mono=mono, wall=wall)
+                if self._recent(parse_time(fresh_at), wall=wall):
+                    self.record.shown.append(mono)
         elif kind == "snapshot":
             queue = message.get("queue")
-            fetched = (message.get("data") or {}).get("fetched") or {}
-            for source in ("queue_status", "calls"):
-                value = fetched.get(source)
-                if value and value != self.fetched.get((queue, source)):
-                    self.fetched[(queue, source)] = value
-                    self._evidence(parse_time(value), mono=mono, wall=wall)
+            fetched = ((message.get("data") or {}).get("fetched") or {}).get("queue_status")
+            if fetched and fetched != self.fetched.get(queue):
+                self.fetched[queue] = fetched
+                data_time = parse_time(fetched)
+                if data_time is not None and self._recent(data_time, wall=wall):
+                    self.record.fresh.append((mono, data_time - self.offset))
+                    self.record.shown.append(mono)
         elif kind == "pbx":
             state = (message.get("data") or {}).get("state")
             if state and state != self.pbx_state:
                 self.pbx_state = state
                 self.record.pbx_states.append((mono, state))
 
-    def _evidence(self, data_time: float | None, *, mono: float, wall: float) -> None:
-        if data_time is None:
-            return
-        if (wall + self.offset) - data_time < self.notice:
-            self.record.fresh.append((mono, data_time - self.offset))
+    def _recent(self, data_time: float | None, *, wall: float) -> bool:
+        return data_time is not None and (wall + self.offset) - data_time < self.notice
 
 
 class TvFleet:
@@ -157,6 +165,7 @@ class TvFleet:
 
         assert self._stopping is not None
         state = TvState(record, notice_seconds=self.notice)
+        resyncs: set[asyncio.Task] = set()
         attempt = 0
         while not self._stopping.is_set():
             code: int | None = None
@@ -165,6 +174,9 @@ class TvFleet:
                     url, origin=self.base_url, open_timeout=10, ping_interval=None,
                     close_timeout=2, max_size=2**22,
                 ) as ws:  # fmt: skip
+                    resync = asyncio.create_task(_resync_every(ws, RESYNC_SECONDS))
+                    resyncs.add(resync)
+                    resync.add_done_callback(resyncs.discard)
                     while True:
                         # A silent link is a dead one (no close ever comes on a half-open TCP).
                         raw = await asyncio.wait_for(ws.recv(), timeout=2.5 * self.heartbeat)
@@ -178,6 +190,8 @@ class TvFleet:
                 code = closed.rcvd.code if closed.rcvd is not None else None
             except (TimeoutError, OSError, InvalidStatus, WebSocketException) as exc:
                 self.errors.append(f"{record.name}: {type(exc).__name__}: {exc}"[:200])
+            for task in list(resyncs):
+                task.cancel()
             if record.connected:
                 record.connected = False
                 record.closes.append((time.monotonic(), code))
@@ -189,6 +203,15 @@ class TvFleet:
             delay = ceiling / 2 + self.rng.random() * ceiling / 2
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+
+async def _resync_every(ws, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    from websockets.exceptions import ConnectionClosed
+
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            await asyncio.sleep(seconds)
+            await ws.send('{"type": "resync"}')
 
 
 def _json(raw: str | bytes) -> dict | None:

@@ -32,15 +32,25 @@ def snapshot(queue: int, fetched: float) -> dict:
     return {"type": "snapshot", "queue": queue, "data": {"fetched": {"queue_status": iso(fetched)}}}
 
 
-def test_it_counts_a_heartbeat_whose_fresh_at_changed_as_fresh_data():
+def test_it_counts_a_new_poll_result_as_fresh_data_but_not_a_repeated_one():
+    state = tv()
+    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
+    state.note(snapshot(100, WALL - 1), mono=100.1, wall=WALL + 0.1)
+    state.note(snapshot(100, WALL - 1), mono=102.6, wall=WALL + 2.6)  # a resync, no new poll
+    state.note(snapshot(100, WALL + 2), mono=105.1, wall=WALL + 5.1)
+    assert state.record.fresh == [(100.1, WALL - 1), (105.1, WALL + 2)]
+    assert state.record.opens == [100.0] and state.record.connected
+
+
+def test_it_keeps_a_heartbeats_fresh_at_apart_from_fresh_data():
+    # fresh_at is what the page's age banner follows; it is not a poll result of a queue.
     state = tv()
     state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
     beat = {"type": "heartbeat", "server_time": iso(WALL + 5), "fresh_at": iso(WALL + 4)}
     state.note(beat, mono=105.0, wall=WALL + 5)
     state.note({**beat, "server_time": iso(WALL + 10)}, mono=110.0, wall=WALL + 10)
-    # The second heartbeat repeats fresh_at: no new poll result, nothing new on the board.
-    assert state.record.fresh == [(105.0, WALL + 4)]
-    assert state.record.opens == [100.0] and state.record.connected
+    assert state.record.fresh == []
+    assert state.record.shown == [105.0]
 
 
 def test_it_ignores_results_older_than_the_notice_even_if_new_to_the_tv():
