@@ -49,6 +49,7 @@ BUDGET = 18  # PBX_BUDGET_REQUESTS: the most requests the product may send in an
 WINDOW = 5.0  # PBX_BUDGET_WINDOW, and the PBX's own window
 PBX_LIMIT = 20
 NOTICE = 10.0  # BOARD_NOTICE_SECONDS: older data makes a board say "data from ..."
+SETTLE = 15.0  # recovered = fresh again, and still so this long after (no relapse)
 HEARTBEAT = 5.0  # WS_HEARTBEAT_SECONDS
 BACKOFF_MAX = 60.0  # POLL_BACKOFF_MAX_SECONDS
 # An action waits at most 3 s for a slot, then the PBX's connect and read timeouts (3 + 10 s).
@@ -139,15 +140,36 @@ class PhaseResult:
 # --- pure measures (tested in tests/bench/test_chaos.py) --------------------------------------
 
 
-def max_in_window(times: Sequence[float], window: float) -> int:
-    """The most events in any half-open window [t, t + window) over the given times."""
+def max_in_window(times: Sequence[float], window: float, *, since: float | None = None) -> int:
+    """The most events in any half-open window (t - window, t] over the given times; with
+    `since`, only windows ending at or after it (a phase's windows, with their lead-in)."""
     ordered = sorted(times)
     best, low = 0, 0
     for high, at in enumerate(ordered):
         while ordered[low] <= at - window:
             low += 1
-        best = max(best, high - low + 1)
+        if since is None or at >= since:
+            best = max(best, high - low + 1)
     return best
+
+
+def stable_recovery(fresh: Sequence[tuple[float, float]], *, origin: float, origin_wall: float,
+                    now: float, notice: float, settle: float) -> float | None:  # fmt: skip
+    """When a TV got fresh data again for good after a fault, or None (not yet, or not stable).
+
+    `fresh` holds (received, fetched) as in `first_fresh_after`. "For good": from that receipt
+    until `now` no gap reaches `notice` (the board never said "data from ..." again), and that
+    has lasted at least `settle` seconds. A fault whose effects come back (a block that follows
+    a burst) so moves the recovery to when they are over.
+    """
+    after = [r for r, fetched in fresh if r >= origin and fetched > origin_wall]
+    if not after or now - after[-1] >= notice:
+        return None
+    start = after[0]
+    for previous, current in itertools.pairwise(after):
+        if current - previous >= notice:
+            start = current
+    return start if now - start >= settle else None
 
 
 def first_fresh_after(fresh: Sequence[tuple[float, float]], origin: float, origin_wall: float):
@@ -446,14 +468,18 @@ def wait_all_fresh(run: Run, timeout: float) -> bool:
 
 
 def recovered_at(run: Run, origin: float) -> float | None:
-    """When the last TV got data fetched after `origin`; None while one has not."""
-    origin_wall = time.time() - (time.monotonic() - origin)
+    """When the last TV got fresh data again for good (`stable_recovery`); None until all did."""
+    now = time.monotonic()
+    origin_wall = time.time() - (now - origin)
     latest = origin
     for record in run.tvs.records:
-        first = first_fresh_after(record.fresh, origin, origin_wall)
-        if first is None:
+        start = stable_recovery(
+            record.fresh, origin=origin, origin_wall=origin_wall, now=now, notice=NOTICE,
+            settle=SETTLE,
+        )  # fmt: skip
+        if start is None:
             return None
-        latest = max(latest, first)
+        latest = max(latest, start)
     return latest
 
 
@@ -478,15 +504,13 @@ def run_phase(run: Run, fault: Fault) -> PhaseResult:
     result.origin = (
         fault.recover_from(run, result) if fault.recover_from is not None else result.heal_at
     )
-    limit = (fault.recover_within or 30) + 60
-    deadline = result.origin + limit
+    deadline = result.origin + (fault.recover_within or 30) + 60 + SETTLE
     while time.monotonic() < deadline:
         done = recovered_at(run, result.origin)
         if done is not None:
             result.recover = done - result.origin
             break
         time.sleep(0.25)
-    time.sleep(3.0)
     result.end = time.monotonic()
     measure_phase(run, result)
     return result
@@ -494,9 +518,11 @@ def run_phase(run: Run, fault: Fault) -> PhaseResult:
 
 def measure_phase(run: Run, result: PhaseResult) -> None:
     fault = result.fault
-    log = [e for e in run.sim.requests_log.snapshot() if result.start <= e.at <= result.end]  # type: ignore[attr-defined]
+    everything = run.sim.requests_log.snapshot()  # type: ignore[attr-defined]
+    log = [e for e in everything if result.start <= e.at <= result.end]
     result.requests = len(log)
-    result.max_5s = max_in_window([e.at for e in log], WINDOW)
+    lead_in = [e.at for e in everything if result.start - WINDOW < e.at <= result.end]
+    result.max_5s = max_in_window(lead_in, WINDOW, since=result.start)
     result.refusals = sum(1 for t in run.pbx.refusals if result.start <= t <= result.end)
     for record in run.tvs.records:
         received = [t for t, _ in record.fresh]
@@ -580,6 +606,29 @@ def audit_rows(topology: Topology) -> list[dict]:
     for row in rows:
         row["created"] = row["created"].timestamp()
     return rows
+
+
+def dump(run: Run, results: list[PhaseResult]) -> None:
+    """With --keep: what the PBX, the TVs and the supervisor saw, as JSON lines beside the logs
+    (times in seconds on the run's monotonic clock)."""
+    import json
+
+    out = run.topology.dir / "chaos.jsonl"
+    with out.open("w") as f:
+        for r in results:
+            f.write(json.dumps({"phase": r.fault.name, "start": r.start, "inject": r.inject_at,
+                                "heal": r.heal_at, "origin": r.origin, "end": r.end}) + "\n")  # fmt: skip
+        for e in run.sim.requests_log.snapshot():  # type: ignore[attr-defined]
+            f.write(json.dumps({"request": e.path, "at": e.at, "status": e.status}) + "\n")
+        for record in run.tvs.records:
+            f.write(json.dumps({"tv": record.name, "fresh": [t for t, _ in record.fresh],
+                                "shown": record.shown, "opens": record.opens,
+                                "closes": record.closes, "pbx": record.pbx_states}) + "\n")  # fmt: skip
+        for a in run.supervisor.snapshot():
+            f.write(json.dumps({"action": a.action, **{k: getattr(a, k) for k in (
+                "phase", "queue", "extension", "sent", "answered", "status", "reason", "error")}})
+                    + "\n")  # fmt: skip
+    print(f"(run data in {out})", flush=True)
 
 
 def token_leaks(topology: Topology, tokens: list[str]) -> dict[str, int]:
@@ -821,6 +870,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = audit_rows(topology)
         leaks = token_leaks(topology, credentials.kiosk_tokens)
         text, ok = report(run, results, rows, leaks, started)
+        if args.keep:
+            dump(run, results)
         print()
         print(text, flush=True)
         return 0 if ok else 1

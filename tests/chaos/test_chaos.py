@@ -13,6 +13,7 @@ from bench.chaos import (
     first_fresh_after,
     longest_gap,
     max_in_window,
+    stable_recovery,
     unaudited_pbx_actions,
 )
 from bench.chaos_load import ActionRecord, TvRecord, TvState
@@ -86,8 +87,16 @@ def test_it_notes_pbx_state_changes_only():
 
 def test_it_counts_the_most_requests_in_any_window():
     assert max_in_window([], 5.0) == 0
-    assert max_in_window([0.0, 1.0, 4.9, 5.0, 5.1], 5.0) == 4  # [0.1, 5.1) holds 1.0..5.1
-    assert max_in_window([0.0, 5.0, 10.0], 5.0) == 1
+    assert max_in_window([0.0, 1.0, 4.9, 5.0, 5.1], 5.0) == 4  # (0.1, 5.1] holds 1.0..5.1
+    assert max_in_window([0.0, 5.0, 10.0], 5.0) == 1  # as the PBX counts: 5 s later is free
+
+
+def test_it_counts_a_phases_windows_with_their_lead_in():
+    before, inside = [7.0, 7.5, 8.0, 8.5], [10.0, 10.5, 11.0]
+    # Requests just before a phase still count in the windows that end inside it...
+    assert max_in_window(before + inside, 5.0, since=10.0) == 7
+    # ...but a window that ends before the phase is the previous phase's.
+    assert max_in_window(before + [20.0], 5.0, since=10.0) == 1
 
 
 def test_it_finds_the_longest_time_without_fresh_data():
@@ -145,3 +154,23 @@ def test_it_counts_pbx_actions_no_row_could_have_sent():
     # accepted and pending could each have sent one; budget_exhausted sent nothing.
     assert unaudited_pbx_actions(2, rows) == 0
     assert unaudited_pbx_actions(3, rows) == 1
+
+
+def recovery(fresh, now: float, **overrides):
+    values = {"origin": 50.0, "origin_wall": WALL, "now": now, "notice": 10.0, "settle": 15.0}
+    values.update(overrides)
+    return stable_recovery([(r, WALL + r - 50.0) for r in fresh], **values)
+
+
+def test_it_calls_a_tv_recovered_once_it_stays_fresh_long_enough():
+    steady = [52.0 + 2.5 * i for i in range(10)]  # 52.0 ... 74.5
+    assert recovery(steady, now=75.0) == 52.0
+    assert recovery(steady[:5], now=63.0) is None  # fresh, but not for 15 s yet
+
+
+def test_it_moves_recovery_past_a_relapse():
+    # Fresh at once after the fault, then 40 s without data (a block), then fresh again.
+    fresh = [51.0, 53.0, 93.0, 95.5, 98.0, 100.5, 103.0, 105.5, 108.0, 110.5]
+    assert recovery(fresh, now=111.0) == 93.0
+    assert recovery(fresh, now=100.0) is None  # the early data do not count, 93 is too recent
+    assert recovery(fresh[:2], now=70.0) is None  # stale right now
