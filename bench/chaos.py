@@ -614,20 +614,19 @@ def dump(run: Run, results: list[PhaseResult]) -> None:
     import json
 
     out = run.topology.dir / "chaos.jsonl"
-    with out.open("w") as f:
-        for r in results:
-            f.write(json.dumps({"phase": r.fault.name, "start": r.start, "inject": r.inject_at,
-                                "heal": r.heal_at, "origin": r.origin, "end": r.end}) + "\n")  # fmt: skip
-        for e in run.sim.requests_log.snapshot():  # type: ignore[attr-defined]
-            f.write(json.dumps({"request": e.path, "at": e.at, "status": e.status}) + "\n")
-        for record in run.tvs.records:
-            f.write(json.dumps({"tv": record.name, "fresh": [t for t, _ in record.fresh],
-                                "shown": record.shown, "opens": record.opens,
-                                "closes": record.closes, "pbx": record.pbx_states}) + "\n")  # fmt: skip
-        for a in run.supervisor.snapshot():
-            f.write(json.dumps({"action": a.action, **{k: getattr(a, k) for k in (
-                "phase", "queue", "extension", "sent", "answered", "status", "reason", "error")}})
-                    + "\n")  # fmt: skip
+    rows: list[dict] = []
+    for r in results:
+        times = {"start": r.start, "inject": r.inject_at, "heal": r.heal_at, "end": r.end}
+        rows.append({"phase": r.fault.name, "origin": r.origin, **times})
+    for e in run.sim.requests_log.snapshot():  # type: ignore[attr-defined]
+        rows.append({"request": e.path, "at": e.at, "status": e.status})
+    for tv in run.tvs.records:
+        seen = {"fresh": [t for t, _ in tv.fresh], "shown": tv.shown, "pbx": tv.pbx_states}
+        rows.append({"tv": tv.name, "opens": tv.opens, "closes": tv.closes, **seen})
+    fields = ("phase", "queue", "extension", "sent", "answered", "status", "reason", "error")
+    for a in run.supervisor.snapshot():
+        rows.append({"action": a.action, **{k: getattr(a, k) for k in fields}})
+    out.write_text("".join(json.dumps(row) + "\n" for row in rows))
     print(f"(run data in {out})", flush=True)
 
 

@@ -96,7 +96,7 @@ def test_it_counts_a_phases_windows_with_their_lead_in():
     # Requests just before a phase still count in the windows that end inside it...
     assert max_in_window(before + inside, 5.0, since=10.0) == 7
     # ...but a window that ends before the phase is the previous phase's.
-    assert max_in_window(before + [20.0], 5.0, since=10.0) == 1
+    assert max_in_window([*before, 20.0], 5.0, since=10.0) == 1
 
 
 def test_it_finds_the_longest_time_without_fresh_data():
