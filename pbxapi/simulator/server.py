@@ -46,7 +46,7 @@ REALM = "VIPTel PBX REST API"
 
 
 class LoggedRequest(NamedTuple):
-    at: float  # time.monotonic()
+    at: float  # time.monotonic() when the request arrived (what the rate limit counts)
     ip: str
     method: str
     path: str  # without the query string (it can carry customer data)
@@ -157,15 +157,18 @@ class PBXHandler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.client_address[0]} {format % args}\n")
 
     def _handle(self, method: str) -> None:
+        # Logged with its arrival time: a stalled answer ("timeout") must not look like a
+        # request that came in when the answer went out.
+        arrived = time.monotonic()
         ip = self.client_address[0]
         path = urlsplit(self.path).path
         body = self._read_body()
         response = self._answer(ip, method, body)
         if response is None:  # the "down" fault: drop the connection without a word
-            self._log(ip, method, path, 0)
+            self._log(arrived, ip, method, path, 0)
             self._drop_connection()
             return
-        self._log(ip, method, path, response.status)
+        self._log(arrived, ip, method, path, response.status)
         if self.server.centre.fault == "trickle":
             self._send_trickled(response)
         else:
@@ -284,8 +287,8 @@ class PBXHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _log(self, ip: str, method: str, path: str, status: int) -> None:
-        self.server.requests_log.append(LoggedRequest(time.monotonic(), ip, method, path, status))
+    def _log(self, at: float, ip: str, method: str, path: str, status: int) -> None:
+        self.server.requests_log.append(LoggedRequest(at, ip, method, path, status))
 
 
 def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:

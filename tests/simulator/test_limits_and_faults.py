@@ -218,6 +218,14 @@ def test_fault_timeout_stalls_past_the_read_timeout(sim, http):
     assert time.monotonic() - started >= 0.9
 
 
+def test_a_stalled_answer_is_logged_when_its_request_arrived(sim, http):
+    sim.centre.set_fault("timeout")  # the fixture's fault_delay is 1 s
+    sent = time.monotonic()
+    http.get(url(sim, "/api/queue/"), timeout=5)
+    # The rate limit counts arrivals: the log must too, or a slow PBX's log shows bursts.
+    assert sim.requests_log[-1].at - sent < 0.5
+
+
 def test_unknown_fault_mode_is_refused(sim):
     with pytest.raises(ValueError, match="unknown fault mode"):
         sim.centre.set_fault("slow")
