@@ -13,8 +13,12 @@ protocol: every snapshot again, from Redis, no PBX request) every RESYNC_SECONDS
 queue's new poll shows too. Counting only results the TV had not seen keeps the measure honest
 after a clock step back, where the page would go on trusting a time stamped "in the future".
 
-The page's own age banner follows the heartbeat's `fresh_at` as well; the TVs record those
-separately (`shown`), to compare what a board claims with what it got.
+Some TVs are *plain* instead: they never resync, exactly like the page, and record when the
+page's own age banner would call the data fresh (`shown`, sampled every half second): the
+newest of the heartbeat's `fresh_at` and the snapshots' `fetched.queue_status`, less than
+BOARD_NOTICE_SECONDS old by the server's clock (static/js/lib/board-page.js, `dataTime`). Their
+resyncs would hide what the page sees (a link that gets frames gets no heartbeats), so plain TVs
+measure the banner and the others the data.
 """
 
 from __future__ import annotations
@@ -53,11 +57,12 @@ class TvRecord:
     """What one TV lived through, on the chaos process's monotonic clock."""
 
     name: str
+    plain: bool = False  # behaves exactly like the page (no resyncs): measures the banner
     opens: list[float] = field(default_factory=list)  # "hello" received
     closes: list[tuple[float, int | None]] = field(default_factory=list)
     # Fresh data received: (when, monotonic; when it was fetched, on this process's wall clock).
     fresh: list[tuple[float, float]] = field(default_factory=list)
-    # A heartbeat's new, recent fresh_at: when the page's age banner would call the data fresh.
+    # Plain TVs: when (sampled) the page's age banner called the data fresh.
     shown: list[float] = field(default_factory=list)
     pbx_states: list[tuple[float, str]] = field(default_factory=list)
     final_code: int | None = None
@@ -76,6 +81,8 @@ class TvState:
         self.offset = 0.0  # server wall clock - our wall clock
         self.fresh_at: str | None = None
         self.fetched: dict[int, str] = {}
+        self.page_fresh_at: float | None = None  # the page's freshAt (server clock)
+        self.page_fetched: dict[int, float] = {}  # the page's panels' fetched.queue_status
         self.pbx_state: str | None = None
 
     def note(self, message: dict, *, mono: float, wall: float) -> None:
@@ -87,20 +94,18 @@ class TvState:
             self.record.connected = True
             self.record.opens.append(mono)
         elif kind == "heartbeat":
-            fresh_at = message.get("fresh_at")
-            if fresh_at and fresh_at != self.fresh_at:
-                self.fresh_at = fresh_at
-                if self._recent(parse_time(fresh_at), wall=wall):
-                    self.record.shown.append(mono)
+            # As the page: null keeps what it knew.
+            self.page_fresh_at = parse_time(message.get("fresh_at")) or self.page_fresh_at
         elif kind == "snapshot":
             queue = message.get("queue")
             fetched = ((message.get("data") or {}).get("fetched") or {}).get("queue_status")
+            data_time = parse_time(fetched)
+            if data_time is not None:
+                self.page_fetched[queue] = data_time
             if fetched and fetched != self.fetched.get(queue):
                 self.fetched[queue] = fetched
-                data_time = parse_time(fetched)
-                if data_time is not None and self._recent(data_time, wall=wall):
+                if self._recent(data_time, wall=wall):
                     self.record.fresh.append((mono, data_time - self.offset))
-                    self.record.shown.append(mono)
         elif kind == "pbx":
             state = (message.get("data") or {}).get("state")
             if state and state != self.pbx_state:
@@ -110,17 +115,24 @@ class TvState:
     def _recent(self, data_time: float | None, *, wall: float) -> bool:
         return data_time is not None and (wall + self.offset) - data_time < self.notice
 
+    def page_shows_fresh(self, *, wall: float) -> bool:
+        """Whether the page's age banner calls the data fresh now (board-page.js `dataTime`)."""
+        times = [t for t in (self.page_fresh_at, *self.page_fetched.values()) if t is not None]
+        return bool(times) and self._recent(max(times), wall=wall)
+
 
 class TvFleet:
     """N kiosk TVs through nginx, on one asyncio loop in a thread of their own."""
 
-    def __init__(self, *, base_url: str, tokens: list[str], heartbeat: float,
+    def __init__(self, *, base_url: str, tokens: list[str], plain: int, heartbeat: float,
                  notice_seconds: float, seed: int) -> None:  # fmt: skip
         self.base_url = base_url
         self.tokens = tokens
         self.heartbeat = heartbeat
         self.notice = notice_seconds
-        self.records = [TvRecord(f"tv-{n}") for n in range(1, len(tokens) + 1)]
+        self.records = [
+            TvRecord(f"tv-{n}", plain=n > len(tokens) - plain) for n in range(1, len(tokens) + 1)
+        ]
         self.rng = random.Random(seed)
         self.errors: deque[str] = deque(maxlen=50)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,7 +177,7 @@ class TvFleet:
 
         assert self._stopping is not None
         state = TvState(record, notice_seconds=self.notice)
-        resyncs: set[asyncio.Task] = set()
+        helpers: set[asyncio.Task] = set()
         attempt = 0
         while not self._stopping.is_set():
             code: int | None = None
@@ -174,9 +186,13 @@ class TvFleet:
                     url, origin=self.base_url, open_timeout=10, ping_interval=None,
                     close_timeout=2, max_size=2**22,
                 ) as ws:  # fmt: skip
-                    resync = asyncio.create_task(_resync_every(ws, RESYNC_SECONDS))
-                    resyncs.add(resync)
-                    resync.add_done_callback(resyncs.discard)
+                    helper = (
+                        _banner_every(state, 0.5) if record.plain
+                        else _resync_every(ws, RESYNC_SECONDS)
+                    )  # fmt: skip
+                    task = asyncio.create_task(helper)
+                    helpers.add(task)
+                    task.add_done_callback(helpers.discard)
                     while True:
                         # A silent link is a dead one (no close ever comes on a half-open TCP).
                         raw = await asyncio.wait_for(ws.recv(), timeout=2.5 * self.heartbeat)
@@ -190,7 +206,7 @@ class TvFleet:
                 code = closed.rcvd.code if closed.rcvd is not None else None
             except (TimeoutError, OSError, InvalidStatus, WebSocketException) as exc:
                 self.errors.append(f"{record.name}: {type(exc).__name__}: {exc}"[:200])
-            for task in list(resyncs):
+            for task in list(helpers):
                 task.cancel()
             if record.connected:
                 record.connected = False
@@ -212,6 +228,13 @@ async def _resync_every(ws, seconds: float) -> None:  # type: ignore[no-untyped-
         while True:
             await asyncio.sleep(seconds)
             await ws.send('{"type": "resync"}')
+
+
+async def _banner_every(state: TvState, seconds: float) -> None:
+    while True:
+        if state.page_shows_fresh(wall=time.time()):
+            state.record.shown.append(time.monotonic())
+        await asyncio.sleep(seconds)
 
 
 def _json(raw: str | bytes) -> dict | None:

@@ -49,9 +49,23 @@ def test_it_keeps_a_heartbeats_fresh_at_apart_from_fresh_data():
     state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
     beat = {"type": "heartbeat", "server_time": iso(WALL + 5), "fresh_at": iso(WALL + 4)}
     state.note(beat, mono=105.0, wall=WALL + 5)
-    state.note({**beat, "server_time": iso(WALL + 10)}, mono=110.0, wall=WALL + 10)
     assert state.record.fresh == []
-    assert state.record.shown == [105.0]
+    assert state.page_shows_fresh(wall=WALL + 13)
+    assert not state.page_shows_fresh(wall=WALL + 14)
+
+
+def test_the_page_takes_the_newest_of_fresh_at_and_its_panels():
+    state = tv()
+    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
+    assert not state.page_shows_fresh(wall=WALL)  # nothing yet: "no data"
+    state.note(snapshot(100, WALL - 5), mono=100.0, wall=WALL)
+    state.note({"type": "heartbeat", "server_time": iso(WALL), "fresh_at": None}, mono=100.0,
+               wall=WALL)  # fmt: skip
+    assert state.page_shows_fresh(wall=WALL + 4.9)
+    assert not state.page_shows_fresh(wall=WALL + 5.0)
+    # A time stamped "in the future" (before a clock step back) keeps the page content.
+    state.note(snapshot(101, WALL + 30), mono=101.0, wall=WALL + 1)
+    assert state.page_shows_fresh(wall=WALL + 35)
 
 
 def test_it_ignores_results_older_than_the_notice_even_if_new_to_the_tv():
