@@ -153,16 +153,17 @@ def max_in_window(times: Sequence[float], window: float, *, since: float | None 
     return best
 
 
-def stable_recovery(fresh: Sequence[tuple[float, float]], *, origin: float, origin_wall: float,
-                    now: float, notice: float, settle: float) -> float | None:  # fmt: skip
+def stable_recovery(fresh: Sequence[tuple[float, float]], *, origin: float, now: float,
+                    notice: float, settle: float) -> float | None:  # fmt: skip
     """When a TV got fresh data again for good after a fault, or None (not yet, or not stable).
 
-    `fresh` holds (received, fetched) as in `first_fresh_after`. "For good": from that receipt
+    `fresh` holds (received, polled): when the TV got a new result and when the PBX had
+    answered that queue's status (both monotonic). "For good": from that receipt
     until `now` no gap reaches `notice` (the board never said "data from ..." again), and that
     has lasted at least `settle` seconds. A fault whose effects come back (a block that follows
     a burst) so moves the recovery to when they are over.
     """
-    after = [r for r, fetched in fresh if r >= origin and fetched > origin_wall]
+    after = [received for received, polled in fresh if received >= origin and polled > origin]
     if not after or now - after[-1] >= notice:
         return None
     start = after[0]
@@ -170,18 +171,6 @@ def stable_recovery(fresh: Sequence[tuple[float, float]], *, origin: float, orig
         if current - previous >= notice:
             start = current
     return start if now - start >= settle else None
-
-
-def first_fresh_after(fresh: Sequence[tuple[float, float]], origin: float, origin_wall: float):
-    """When a TV first received data fetched after `origin` (monotonic), or None.
-
-    `fresh` holds (received, fetched): when the message came (monotonic) and when its data was
-    fetched (the server's time, turned into this process's wall clock).
-    """
-    for received, fetched in fresh:
-        if received >= origin and fetched > origin_wall:
-            return received
-    return None
 
 
 def longest_gap(received: Sequence[float], start: float, end: float) -> float:
@@ -482,14 +471,12 @@ def wait_all_fresh(run: Run, timeout: float) -> bool:
 def recovered_at(run: Run, origin: float) -> float | None:
     """When the last TV got fresh data again for good (`stable_recovery`); None until all did."""
     now = time.monotonic()
-    origin_wall = time.time() - (now - origin)
     latest = origin
     for record in run.tvs.records:
         if record.plain:
             continue
         start = stable_recovery(
-            record.fresh, origin=origin, origin_wall=origin_wall, now=now, notice=NOTICE,
-            settle=SETTLE,
+            record.fresh, origin=origin, now=now, notice=NOTICE, settle=SETTLE,
         )  # fmt: skip
         if start is None:
             return None
@@ -873,7 +860,7 @@ def main(argv: list[str] | None = None) -> int:
         lock_ttl = lock_ttl_of(topology)
         tvs = TvFleet(
             base_url=topology.base_url, tokens=credentials.kiosk_tokens, plain=args.plain_tvs,
-            heartbeat=HEARTBEAT, notice_seconds=NOTICE, seed=args.seed,
+            heartbeat=HEARTBEAT, notice_seconds=NOTICE, seed=args.seed, polled=pbx.polled,
         ).start()  # fmt: skip
         supervisor = Supervisor(
             base_url=topology.base_url, token=credentials.api_token, centre=sim.centre,

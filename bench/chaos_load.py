@@ -5,13 +5,12 @@ TVs behave like static/js/lib/connection.js: reconnect with exponential backoff 
 (1 s doubling to 30 s, reset by "hello"), treat 2.5 heartbeats of silence as a dead link, stop
 for good on 4400/4401/4403.
 
-Each TV records when it got *fresh data*: a snapshot whose `fetched.queue_status` (when the
-poller last fetched that queue) it had not seen and which is less than BOARD_NOTICE_SECONDS old
-by the server's clock (taken from `server_time`, as the page does). The server pushes a snapshot
-only when something on it changed, so every TV also asks for a resync (a message of the
-protocol: every snapshot again, from Redis, no PBX request) every RESYNC_SECONDS; then a quiet
-queue's new poll shows too. Counting only results the TV had not seen keeps the measure honest
-after a clock step back, where the page would go on trusting a time stamped "in the future".
+Each TV records when it got *fresh data*: a snapshot whose `fetched.queue_status` it had not
+seen (the poller fetched that queue again), while the PBX simulator answered a `queue/status` of
+that queue less than BOARD_NOTICE_SECONDS before. Both on this process's monotonic clock, so
+no server clock, stepped or not, takes part. The server pushes a snapshot only when something on
+it changed, so every TV also asks for a resync (a message of the protocol: every snapshot again,
+from Redis, no PBX request) every RESYNC_SECONDS; then a quiet queue's new poll shows too.
 
 Some TVs are *plain* instead: they never resync, exactly like the page, and record when the
 page's own age banner would call the data fresh (`shown`, sampled every half second): the
@@ -28,7 +27,9 @@ import contextlib
 import random
 import threading
 import time
-from collections import deque
+from bisect import bisect_right
+from collections import defaultdict, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,7 +61,7 @@ class TvRecord:
     plain: bool = False  # behaves exactly like the page (no resyncs): measures the banner
     opens: list[float] = field(default_factory=list)  # "hello" received
     closes: list[tuple[float, int | None]] = field(default_factory=list)
-    # Fresh data received: (when, monotonic; when it was fetched, on this process's wall clock).
+    # Fresh data received: (when, the PBX's last answer for that queue before it), monotonic.
     fresh: list[tuple[float, float]] = field(default_factory=list)
     # Plain TVs: when (sampled) the page's age banner called the data fresh.
     shown: list[float] = field(default_factory=list)
@@ -75,9 +76,12 @@ class TvState:
     Pure bookkeeping (no I/O), so the freshness rule is tested without a server.
     """
 
-    def __init__(self, record: TvRecord, *, notice_seconds: float) -> None:
+    def __init__(self, record: TvRecord, *, notice_seconds: float,
+                 polled: Callable[[int, float], float | None]) -> None:  # fmt: skip
+        """`polled(queue, at)`: when the PBX last answered that queue's status up to `at`."""
         self.record = record
         self.notice = notice_seconds
+        self.polled = polled
         self.offset = 0.0  # server wall clock - our wall clock
         self.fresh_at: str | None = None
         self.fetched: dict[int, str] = {}
@@ -104,8 +108,9 @@ class TvState:
                 self.page_fetched[queue] = data_time
             if fetched and fetched != self.fetched.get(queue):
                 self.fetched[queue] = fetched
-                if self._recent(data_time, wall=wall):
-                    self.record.fresh.append((mono, data_time - self.offset))
+                polled = self.polled(queue, mono)
+                if polled is not None and mono - polled < self.notice:
+                    self.record.fresh.append((mono, polled))
         elif kind == "pbx":
             state = (message.get("data") or {}).get("state")
             if state and state != self.pbx_state:
@@ -125,8 +130,10 @@ class TvFleet:
     """N kiosk TVs through nginx, on one asyncio loop in a thread of their own."""
 
     def __init__(self, *, base_url: str, tokens: list[str], plain: int, heartbeat: float,
-                 notice_seconds: float, seed: int) -> None:  # fmt: skip
+                 notice_seconds: float, seed: int,
+                 polled: Callable[[int, float], float | None]) -> None:  # fmt: skip
         self.base_url = base_url
+        self.polled = polled
         self.tokens = tokens
         self.heartbeat = heartbeat
         self.notice = notice_seconds
@@ -176,7 +183,7 @@ class TvFleet:
         from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
         assert self._stopping is not None
-        state = TvState(record, notice_seconds=self.notice)
+        state = TvState(record, notice_seconds=self.notice, polled=self.polled)
         helpers: set[asyncio.Task] = set()
         attempt = 0
         while not self._stopping.is_set():
@@ -376,6 +383,7 @@ class PbxWatch:
     def __init__(self, sim) -> None:  # type: ignore[no-untyped-def]
         self.sim = sim
         self.refusals: list[float] = []
+        self._polls: dict[int, list[float]] = defaultdict(list)  # queue -> status answers
         self.killed: list[tuple[float, str, str]] = []  # (when, worker, path)
         self._armed: dict[str, object] | None = None
         self._lock = threading.Lock()
@@ -389,6 +397,14 @@ class PbxWatch:
             return admitted
 
         limiter.admit = admit_watched
+        centre = sim.centre
+        queue_status = centre.queue_status
+
+        def queue_status_watched(queue: int):  # type: ignore[no-untyped-def]
+            self._polls[queue].append(time.monotonic())
+            return queue_status(queue)
+
+        centre.queue_status = queue_status_watched
         watch = self
         server = sim._server  # the wrapped handler class is this run's alone
         base = server.RequestHandlerClass
@@ -399,6 +415,14 @@ class PbxWatch:
                 super()._handle(method)
 
         server.RequestHandlerClass = WatchedHandler
+
+    def polled(self, queue: int, at: float) -> float | None:
+        """When the PBX last answered `queue`'s status, at or before `at` (monotonic)."""
+        times = self._polls.get(queue)
+        if not times:
+            return None
+        index = bisect_right(times, at)
+        return times[index - 1] if index else None
 
     def kill_on_next_poll(self, workers: dict[str, object]) -> None:
         """workers: name -> Service. The next poll request from one of them kills it."""

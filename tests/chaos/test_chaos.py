@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from bench.chaos import (
     audit_missing,
-    first_fresh_after,
     longest_gap,
     max_in_window,
     stable_recovery,
@@ -25,8 +24,14 @@ def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat()
 
 
-def tv(*, notice: float = 10.0) -> TvState:
-    return TvState(TvRecord("tv"), notice_seconds=notice)
+def tv(*, notice: float = 10.0, polls: dict[int, list[float]] | None = None) -> TvState:
+    """A TV whose PBX answered each queue's status at the given monotonic times."""
+    polls = polls or {}
+
+    def polled(queue: int, at: float) -> float | None:
+        return max((t for t in polls.get(queue, []) if t <= at), default=None)
+
+    return TvState(TvRecord("tv"), notice_seconds=notice, polled=polled)
 
 
 def snapshot(queue: int, fetched: float) -> dict:
@@ -34,13 +39,32 @@ def snapshot(queue: int, fetched: float) -> dict:
 
 
 def test_it_counts_a_new_poll_result_as_fresh_data_but_not_a_repeated_one():
-    state = tv()
+    state = tv(polls={100: [99.9, 104.9]})
     state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
     state.note(snapshot(100, WALL - 1), mono=100.1, wall=WALL + 0.1)
     state.note(snapshot(100, WALL - 1), mono=102.6, wall=WALL + 2.6)  # a resync, no new poll
     state.note(snapshot(100, WALL + 2), mono=105.1, wall=WALL + 5.1)
-    assert state.record.fresh == [(100.1, WALL - 1), (105.1, WALL + 2)]
+    assert state.record.fresh == [(100.1, 99.9), (105.1, 104.9)]
     assert state.record.opens == [100.0] and state.record.connected
+
+
+def test_it_wants_the_pbx_to_have_answered_that_queue_lately():
+    # New to the TV, but the PBX last answered queue 100 30 s ago: stored while polling was
+    # stopped (a reconnect shows it). Queue 101 was answered a moment ago.
+    state = tv(polls={100: [70.0], 101: [99.5]})
+    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
+    state.note(snapshot(100, WALL - 30), mono=100.1, wall=WALL + 0.1)
+    state.note(snapshot(101, WALL - 1), mono=100.2, wall=WALL + 0.2)
+    state.note(snapshot(102, WALL - 1), mono=100.3, wall=WALL + 0.3)  # never answered at all
+    assert state.record.fresh == [(100.2, 99.5)]
+
+
+def test_no_server_clock_takes_part_in_fresh_data():
+    # The server's clocks stepped back 30 s: its times look old, the polls are not.
+    state = tv(polls={100: [100.4]})
+    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
+    state.note(snapshot(100, WALL - 31), mono=100.5, wall=WALL + 0.5)
+    assert state.record.fresh == [(100.5, 100.4)]
 
 
 def test_it_keeps_a_heartbeats_fresh_at_apart_from_fresh_data():
@@ -68,30 +92,6 @@ def test_the_page_takes_the_newest_of_fresh_at_and_its_panels():
     assert state.page_shows_fresh(wall=WALL + 35)
 
 
-def test_it_ignores_results_older_than_the_notice_even_if_new_to_the_tv():
-    state = tv(notice=10.0)
-    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
-    state.note(snapshot(100, WALL - 30), mono=100.1, wall=WALL + 0.1)  # stored while we were away
-    state.note(snapshot(101, WALL - 2), mono=100.2, wall=WALL + 0.2)
-    assert [received for received, _ in state.record.fresh] == [100.2]
-
-
-def test_it_judges_age_by_the_servers_clock_and_converts_it_to_ours():
-    state = tv()
-    # The server's clock is 30 s behind ours (stepped back): its times are still recent to it.
-    state.note({"type": "hello", "server_time": iso(WALL - 30)}, mono=100.0, wall=WALL)
-    state.note(snapshot(100, WALL - 31), mono=100.5, wall=WALL + 0.5)
-    assert state.record.fresh == [(100.5, WALL - 1)]
-
-
-def test_it_does_not_take_a_repeated_time_from_the_future_for_new_data():
-    state = tv()
-    state.note({"type": "hello", "server_time": iso(WALL)}, mono=100.0, wall=WALL)
-    state.note(snapshot(100, WALL + 20), mono=100.0, wall=WALL)  # before the clock stepped back
-    state.note(snapshot(100, WALL + 20), mono=115.0, wall=WALL + 15)  # the same result again
-    assert len(state.record.fresh) == 1
-
-
 def test_it_notes_pbx_state_changes_only():
     state = tv()
     for mono, value in ((1.0, "ok"), (2.0, "ok"), (3.0, "unreachable"), (4.0, "ok")):
@@ -117,14 +117,6 @@ def test_it_finds_the_longest_time_without_fresh_data():
     assert longest_gap([1.0, 3.0, 9.0, 10.0], start=2.0, end=12.0) == 6.0
     assert longest_gap([1.0], start=2.0, end=12.0) == 11.0  # from the last receipt before
     assert longest_gap([], start=2.0, end=12.0) == 10.0
-
-
-def test_it_times_recovery_from_data_fetched_after_the_fault():
-    origin, origin_wall = 50.0, WALL
-    fresh = [(49.0, WALL - 2), (50.5, WALL - 1), (58.0, WALL + 7)]
-    # The message at 50.5 came after the fault but carried a result from before it.
-    assert first_fresh_after(fresh, origin, origin_wall) == 58.0
-    assert first_fresh_after(fresh[:2], origin, origin_wall) is None
 
 
 def action(**overrides) -> ActionRecord:
@@ -170,10 +162,11 @@ def test_it_counts_pbx_actions_no_row_could_have_sent():
     assert unaudited_pbx_actions(3, rows) == 1
 
 
-def recovery(fresh, now: float, **overrides):
-    values = {"origin": 50.0, "origin_wall": WALL, "now": now, "notice": 10.0, "settle": 15.0}
-    values.update(overrides)
-    return stable_recovery([(r, WALL + r - 50.0) for r in fresh], **values)
+def recovery(fresh, now: float):
+    """Receipts each 0.1 s after the PBX answered; the fault ended at 50.0."""
+    return stable_recovery(
+        [(r, r - 0.1) for r in fresh], origin=50.0, now=now, notice=10.0, settle=15.0
+    )
 
 
 def test_it_calls_a_tv_recovered_once_it_stays_fresh_long_enough():
@@ -188,3 +181,13 @@ def test_it_moves_recovery_past_a_relapse():
     assert recovery(fresh, now=111.0) == 93.0
     assert recovery(fresh, now=100.0) is None  # the early data do not count, 93 is too recent
     assert recovery(fresh[:2], now=70.0) is None  # stale right now
+
+
+def test_it_does_not_count_results_polled_before_the_fault_ended():
+    # Received after the fault, but the PBX answered that poll before it ended.
+    assert (
+        stable_recovery(
+            [(50.5, 49.0), (53.0, 52.9)], origin=50.0, now=62.0, notice=10.0, settle=5.0
+        )
+        == 53.0
+    )
