@@ -56,6 +56,9 @@ BACKOFF_MAX = 60.0  # POLL_BACKOFF_MAX_SECONDS
 ACTION_LONGEST = 3.0 + 3.0 + 10.0
 SLOW_PBX_SECONDS = 12.0  # "pbx-slow": every answer this late, past the 10 s read timeout
 TRICKLE_SECONDS = 0.5  # "pbx-trickle": between two bytes, far below the read timeout
+# The poll lock's TTL with the product's defaults (poller.lock_ttl_seconds), for --list; a run
+# asks the product itself.
+LOCK_TTL_DEFAULT = 17.65
 SIM_USER = "chaos"
 NGINX_LOGS = ("access.log", "error.log")
 TZ = ZoneInfo("Europe/Bratislava")
@@ -806,7 +809,8 @@ def report(run: Run, results: list[PhaseResult], rows: list[dict], leaks: dict[s
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    names = [f.name for f in faults(argparse.Namespace(block_seconds=60, clock_step=30), 17.65)]
+    defaults = argparse.Namespace(block_seconds=60, clock_step=30)
+    names = [f.name for f in faults(defaults, LOCK_TTL_DEFAULT)]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fault", action="append", choices=names, metavar="NAME",
                         help="only this fault (repeatable); default: all, in order")  # fmt: skip
@@ -823,13 +827,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the directory with all logs")
     parser.add_argument("--list", action="store_true", help="list the faults and exit")
     args = parser.parse_args(argv)
-    args.names = names
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    catalogue = faults(args, lock_ttl=17.65)
+    catalogue = faults(args, lock_ttl=LOCK_TTL_DEFAULT)
     if args.list:
         for fault in catalogue:
             print(f"{fault.name:18} {fault.expected}")
