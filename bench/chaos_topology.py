@@ -33,14 +33,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import redis
 
-from bench.harness import PY, ROOT, ChildProcess, free_port, manage, port_open
+from bench.harness import PY, ROOT, ChildProcess, free_port, manage
 
 LOOPBACK = "127.0.0.1"
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -481,12 +480,3 @@ def tools_missing(*, clock: bool) -> list[str]:
         if shutil.which("gcc") is None:
             missing.append("gcc")
     return missing
-
-
-def wait_port(port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_open(port):
-            return True
-        time.sleep(0.1)
-    return False
