@@ -19,9 +19,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import json
+import secrets
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
 import psycopg
 
 from bench.chaos_load import (
@@ -281,8 +285,6 @@ def _daphne_heal(run: Run) -> str:
 
 
 def _established_to(port: int | None) -> int:
-    import psutil
-
     return sum(
         1
         for c in psutil.net_connections(kind="tcp")
@@ -608,8 +610,6 @@ def audit_rows(topology: Topology) -> list[dict]:
 def dump(run: Run, results: list[PhaseResult]) -> None:
     """With --keep: what the PBX, the TVs and the supervisor saw, as JSON lines beside the logs
     (times in seconds on the run's monotonic clock)."""
-    import json
-
     out = run.topology.dir / "chaos.jsonl"
     rows: list[dict] = []
     for r in results:
@@ -672,7 +672,6 @@ def commit() -> str:
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]):
     """Left-aligned columns; long cells wrap within their column."""
-    import textwrap
 
     def lines(row: Sequence[str]) -> list[str]:
         cells = [textwrap.wrap(str(c), w) or [""] for c, w in zip(row, widths, strict=True)]
@@ -847,8 +846,6 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_facts(), flush=True)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _raise_exit)
-
-    import secrets
 
     password = secrets.token_urlsafe(16)
     sim = start_simulator(simulator_config(args, password))

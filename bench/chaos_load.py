@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import threading
 import time
@@ -34,7 +35,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import psutil
 import requests
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 FINAL_CODES = frozenset({4400, 4401, 4403})
 BASE_DELAY = 1.0
@@ -179,9 +183,6 @@ class TvFleet:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _tv(self, record: TvRecord, url: str) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
-
         assert self._stopping is not None
         state = TvState(record, notice_seconds=self.notice, polled=self.polled)
         helpers: set[asyncio.Task] = set()
@@ -229,8 +230,6 @@ class TvFleet:
 
 
 async def _resync_every(ws, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    from websockets.exceptions import ConnectionClosed
-
     with contextlib.suppress(ConnectionClosed):
         while True:
             await asyncio.sleep(seconds)
@@ -245,8 +244,6 @@ async def _banner_every(state: TvState, seconds: float) -> None:
 
 
 def _json(raw: str | bytes) -> dict | None:
-    import json
-
     try:
         message = json.loads(raw)
     except ValueError:
@@ -450,8 +447,6 @@ class PbxWatch:
 
 
 def _pid_of_client(client_port: int, server_port: int) -> int | None:
-    import psutil
-
     for conn in psutil.net_connections(kind="tcp"):
         local, remote = conn.laddr, conn.raddr
         if local and remote and local.port == client_port and remote.port == server_port:

@@ -36,6 +36,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 import redis
 
@@ -172,8 +173,6 @@ class Service(ChildProcess):
 
     def pids(self) -> set[int]:
         """This process and its descendants (a worker's pool processes)."""
-        import psutil
-
         if not self.running():
             return set()
         try:
