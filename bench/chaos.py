@@ -787,7 +787,7 @@ def report(run: Run, results: list[PhaseResult], rows: list[dict], leaks: dict[s
         ]
     )
     header = (
-        f"Chaos run {started}, commit {commit()}, {run.args.duration:g} s per fault, "
+        f"Chaos run {started}, {run.args.duration:g} s per fault, "
         f"{len(run.tvs.records)} TVs, {run.args.actions_per_minute:g} actions/min, "
         f"{run.args.queues} queues"
     )
@@ -842,7 +842,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"Missing: {', '.join(missing)} (`make chaos` installs them with apt-get)")
         return 2
-    started = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    # The commit the run executes, taken before anything runs.
+    started = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit()}"
     print(machine_facts(), flush=True)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _raise_exit)
