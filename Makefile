@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # and drops its own test database there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/wallboard
 
-.PHONY: run test test-sqlite test-postgres lint format browser bench-freshness bench-fanout bench-soak bench-kpi bench-import bench-reports clean
+.PHONY: run test test-sqlite test-postgres lint format browser bench-freshness bench-fanout bench-soak bench-kpi bench-import bench-reports chaos chaos-tools clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,22 @@ bench-import: $(VENV)/.installed
 
 bench-reports: $(VENV)/.installed browser
 	$(PY) bench/reports.py
+# Faults on a local production-shaped topology (docs/reliability.md). Its own Redis, PostgreSQL
+# and nginx; libfaketime and gcc for the clock step. `make chaos CHAOS_ARGS="--fault pbx-403"`.
+CHAOS_ARGS ?=
+chaos-tools:
+	@missing=""; \
+	for pair in redis-server:redis-server nginx:nginx gcc:gcc; do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 || missing="$$missing faketime"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing$$missing for the chaos run (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+chaos: $(VENV)/.installed chaos-tools
+	$(PY) bench/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -100,7 +100,8 @@ Scripting API for tests (thread-safe)
   `rows` < 0 the day's first rows vanish).
 - `queue_numbers() -> list[int]`, `members(queue) -> list[int]`, `extensions() -> list[int]`,
   `member_state(queue, extension) -> dict`, `waiting(queue) -> list[dict]`.
-- `set_fault(mode)` with mode None, "html500", "timeout", "truncated", "down", "forbidden".
+- `set_fault(mode)` with mode None, "html500", "html200", "timeout", "trickle", "truncated",
+  "down", "forbidden" (what each does: `pbxapi.simulator.server`).
 - `block_ip(ip, seconds)`, `unblock_all()`.
 - `pause_autopilot()`, `resume_autopilot()`; `advance(seconds, live=True)` steps the model by
   hand (live=False moves only the clock: waits and talk times grow, nothing else happens).
@@ -133,7 +134,7 @@ STEP = 1.0  # simulated seconds per model step
 TICK = 0.1  # real seconds between ticker wake-ups
 MAX_STEPS_PER_TICK = 3_000  # when the machine cannot keep up, simulated time runs slower
 
-FAULT_MODES = (None, "html500", "timeout", "truncated", "down", "forbidden")
+FAULT_MODES = (None, "html500", "html200", "timeout", "trickle", "truncated", "down", "forbidden")
 CALL_OUTCOMES = (None, "answered", "missed", "busy", "unauthorized", "agent_missed", "invalid")
 
 FIRST_QUEUE = 100

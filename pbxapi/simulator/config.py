@@ -39,6 +39,9 @@ class SimulatorConfig:
     block_seconds: float = 1800.0  # 403 for everything from a blocked IP this long
 
     fault_delay: float = 15.0  # how long the "timeout" fault stalls before answering
+    # The "trickle" fault's pause between the bytes of an answer: shorter than any sane read
+    # timeout, so the answer never times out, it only takes minutes to arrive.
+    fault_trickle_seconds: float = 0.5
     current_calls_count: bool = (
         False  # True: queue/status carries it, as documented (live omits it)
     )
@@ -50,5 +53,7 @@ class SimulatorConfig:
             raise ValueError("the simulator needs at least one queue and one agent")
         if self.speed <= 0 or self.call_rate < 0:
             raise ValueError("speed must be positive and call_rate not negative")
+        if self.fault_delay < 0 or self.fault_trickle_seconds < 0:
+            raise ValueError("fault_delay and fault_trickle_seconds must not be negative")
         if self.rate_limit < 1 or self.rate_window <= 0 or self.block_seconds < 0:
             raise ValueError("rate_limit, rate_window and block_seconds must be positive")

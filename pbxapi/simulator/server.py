@@ -4,6 +4,15 @@ Every request is first counted by the per-IP rate limiter (also unauthenticated 
 PBX sees them), then the injected fault (if any) applies, then Basic auth, then the route.
 Error bodies for 401/403/404/405/5xx are small HTML pages (API_NOTES.md gives none for the live
 service); a missing parameter is HTTP 400 with a JSON body.
+
+Faults (`CallCentre.set_fault`): "html500" answers 500 with an HTML page, "html200" answers 200
+with an HTML page (a maintenance or login page in front of the API), "timeout" stalls
+`fault_delay` seconds before answering, "trickle" sends the whole answer (status line, headers
+and body) one byte at a time, `fault_trickle_seconds` apart, so no single read ever times out,
+"truncated" sends half of the body, "down" drops the connection without a word, "forbidden"
+answers 403 as if the IP were blocked. A trickling answer goes on while the fault lasts and
+the rest is sent at once when the fault is cleared (or the simulator stops), so a fault that
+is over leaves no answer behind that takes minutes more.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import contextlib
 import email.parser
 import email.policy
 import hmac
+import io
 import json
 import re
 import socket
@@ -36,7 +46,7 @@ REALM = "VIPTel PBX REST API"
 
 
 class LoggedRequest(NamedTuple):
-    at: float  # time.monotonic()
+    at: float  # time.monotonic() when the request arrived (what the rate limit counts)
     ip: str
     method: str
     path: str  # without the query string (it can carry customer data)
@@ -147,16 +157,22 @@ class PBXHandler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.client_address[0]} {format % args}\n")
 
     def _handle(self, method: str) -> None:
+        # Logged with its arrival time: a stalled answer ("timeout") must not look like a
+        # request that came in when the answer went out.
+        arrived = time.monotonic()
         ip = self.client_address[0]
         path = urlsplit(self.path).path
         body = self._read_body()
         response = self._answer(ip, method, body)
         if response is None:  # the "down" fault: drop the connection without a word
-            self._log(ip, method, path, 0)
+            self._log(arrived, ip, method, path, 0)
             self._drop_connection()
             return
-        self._log(ip, method, path, response.status)
-        self._send(response)
+        self._log(arrived, ip, method, path, response.status)
+        if self.server.centre.fault == "trickle":
+            self._send_trickled(response)
+        else:
+            self._send(response)
 
     def _answer(self, ip: str, method: str, body: bytes) -> Response | None:
         centre = self.server.centre
@@ -169,6 +185,8 @@ class PBXHandler(BaseHTTPRequestHandler):
             return html_response(403, "Access to the REST API is blocked.")
         if fault == "html500":
             return html_response(500, "Internal server error.")
+        if fault == "html200":
+            return html_response(200, "The PBX is under maintenance. Please try again later.")
         if fault == "timeout":
             centre.stopping.wait(self.server.config.fault_delay)
         if not self._authorised():
@@ -243,13 +261,34 @@ class PBXHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. after its read timeout)
 
+    def _send_trickled(self, response: Response) -> None:
+        """Send the answer a byte at a time while the "trickle" fault lasts, then the rest."""
+        wire_out, self.wfile = self.wfile, io.BytesIO()
+        try:
+            self._send(response)
+            data = self.wfile.getvalue()
+        finally:
+            self.wfile = wire_out
+        centre = self.server.centre
+        pause = self.server.config.fault_trickle_seconds
+        try:
+            sent = 0
+            while sent < len(data) and centre.fault == "trickle":
+                self.wfile.write(data[sent : sent + 1])
+                sent += 1
+                if centre.stopping.wait(pause):
+                    break
+            self.wfile.write(data[sent:])
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. a time limit of its own)
+
     def _drop_connection(self) -> None:
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _log(self, ip: str, method: str, path: str, status: int) -> None:
-        self.server.requests_log.append(LoggedRequest(time.monotonic(), ip, method, path, status))
+    def _log(self, at: float, ip: str, method: str, path: str, status: int) -> None:
+        self.server.requests_log.append(LoggedRequest(at, ip, method, path, status))
 
 
 def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:

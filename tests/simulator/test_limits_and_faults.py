@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -217,6 +218,82 @@ def test_fault_timeout_stalls_past_the_read_timeout(sim, http):
     assert time.monotonic() - started >= 0.9
 
 
+def test_a_stalled_answer_is_logged_when_its_request_arrived(sim, http):
+    sim.centre.set_fault("timeout")  # the fixture's fault_delay is 1 s
+    sent = time.monotonic()
+    http.get(url(sim, "/api/queue/"), timeout=5)
+    # The rate limit counts arrivals: the log must too, or a slow PBX's log shows bursts.
+    assert sim.requests_log[-1].at - sent < 0.5
+
+
 def test_unknown_fault_mode_is_refused(sim):
     with pytest.raises(ValueError, match="unknown fault mode"):
         sim.centre.set_fault("slow")
+
+
+def test_fault_html200_answers_ok_with_a_page_instead_of_json(sim, http):
+    sim.centre.set_fault("html200")
+    response = http.get(url(sim, "/api/queue/"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+    sim.centre.set_fault(None)
+    assert isinstance(http.get(url(sim, "/api/queue/")).json(), list)
+
+
+def _raw_get(sim, path: str) -> socket.socket:
+    """Send a GET by hand and return the socket, so a test can watch the answer arrive."""
+    parts = urlsplit(sim.url)
+    connection = socket.create_connection((parts.hostname, parts.port), timeout=5)
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    connection.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: pbx\r\nAuthorization: Basic {token}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    return connection
+
+
+def _read_all(connection: socket.socket) -> bytes:
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_fault_trickle_sends_the_answer_a_byte_at_a_time_until_it_is_cleared(sim_factory):
+    sim = sim_factory(fault_trickle_seconds=0.2)
+    sim.centre.set_fault("trickle")
+    connection = _raw_get(sim, "/api/queue/")
+    try:
+        started = time.monotonic()
+        first = connection.recv(65536)
+        second = connection.recv(65536)
+        # Each read gets one byte, and each comes well within a read timeout.
+        assert (first, second) == (b"H", b"T")
+        assert time.monotonic() - started < 1.0
+        assert sim.requests_log[-1].status == 200
+        sim.centre.set_fault(None)  # the rest arrives at once
+        rest = _read_all(connection)
+    finally:
+        connection.close()
+    head, _, body = (first + second + rest).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Content-Type: application/json" in head
+    assert isinstance(json.loads(body), list)
+
+
+def test_fault_trickle_answers_are_never_fast_while_it_lasts(sim_factory):
+    sim = sim_factory(fault_trickle_seconds=0.05)
+    sim.centre.set_fault("trickle")
+    connection = _raw_get(sim, "/api/extension/outbounds")
+    try:
+        received = b""
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            received += connection.recv(65536)
+    finally:
+        connection.close()
+    # 0.5 s at a byte per 0.05 s: about ten bytes, nowhere near a whole answer.
+    assert 3 <= len(received) <= 15
+    assert b"HTTP/1.1 200 OK\r\n".startswith(received)
