@@ -434,7 +434,7 @@ _CREATE_SUPERVISOR = (
 
 
 def _daphne_argv(port: int) -> list[str]:
-    return [PY, "-m", "daphne", "-b", LOOPBACK, "-p", str(port), "--proxy-headers",
+    return [PY, "-m", "wallboard.web", "-b", LOOPBACK, "-p", str(port), "--proxy-headers",
             "wallboard.asgi:application"]  # fmt: skip
 
 

@@ -7,7 +7,7 @@ one `celery -A wallboard beat` service (docs/architecture.md).
 
 from __future__ import annotations
 
-from celery.schedules import crontab
+from celery.schedules import crontab, schedstate, schedule
 from django.conf import settings
 
 from wallboard.history.tasks import CDR_POLL_TASK, CDR_PURGE_TASK
@@ -15,6 +15,17 @@ from wallboard.live.tasks import POLL_TASK
 
 # The retention purge runs when call centres are quiet (CELERY_TIMEZONE, the installation's).
 PURGE_HOUR, PURGE_MINUTE = 3, 17
+
+
+class SteadySchedule(schedule):
+    """A fixed period that a clock stepped back cannot stall: a last run noted in the future
+    (before the step) is simply due, where Celery's own schedule would wait until the clock
+    caught up with it — seconds or hours without polling."""
+
+    def is_due(self, last_run_at):
+        if self.maybe_make_aware(last_run_at) > self.maybe_make_aware(self.now()):
+            return schedstate(is_due=True, next=self.seconds)
+        return super().is_due(last_run_at)
 
 
 def beat_schedule() -> dict[str, dict]:
@@ -28,7 +39,7 @@ def beat_schedule() -> dict[str, dict]:
         # stale ticks running back to back afterwards.
         "live-poll": {
             "task": POLL_TASK,
-            "schedule": tick,
+            "schedule": SteadySchedule(tick),
             "options": {"expires": tick},
         },
         # The call history: today's new call records (one background request, two while
@@ -37,7 +48,7 @@ def beat_schedule() -> dict[str, dict]:
         # anyway), and a lock in the task keeps two runs from overlapping.
         "history-cdr-poll": {
             "task": CDR_POLL_TASK,
-            "schedule": cdr_period,
+            "schedule": SteadySchedule(cdr_period),
             "options": {"expires": cdr_period},
         },
         # Call records past CDR_RETENTION_DAYS, once a day rather than in every CDR poll: a

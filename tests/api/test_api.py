@@ -382,3 +382,22 @@ def test_a_token_of_an_inactive_user_is_refused(snapshots):
     user.is_active = False
     user.save()
     assert client.get("/api/v1/queues/").status_code == 401
+
+
+def test_the_api_is_503_while_the_database_is_away(snapshots, admin_user, monkeypatch):
+    """A token's authentication needs the database: without it, a temporary 503, not a 500."""
+    from django.db import OperationalError
+
+    from wallboard.api import tokens
+
+    client = token_client(admin_user)
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(tokens.ApiToken.objects, "active", database_gone)
+    for url in ("/api/v1/queues/", "/api/v1/calls/"):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        assert response.json() == {"detail": "The wallboard's database is unavailable."}
+        assert response["Retry-After"]

@@ -461,3 +461,16 @@ def test_no_action_is_sent_that_the_audit_could_not_record(pbx, admin_user, monk
     outcome = act(admin_user, queue, member_extensions(pbx, queue)[0], "pause")
     assert (outcome.ok, outcome.reason) == (False, Reason.UNAVAILABLE)
     assert pbx_requests(pbx) == spent
+
+
+def test_an_actions_answer_does_not_make_the_boards_data_look_fresh(pbx, admin_user):
+    """fresh_at says when the poller last fetched what the boards show; an action's answer says
+    only that the PBX is up."""
+    queue = first_queue(pbx)
+    _polled(queue)
+    before = store.fresh_at_get()
+    assert before is not None
+    # A pause is shown from the PBX's answer, without fetching the queue.
+    assert act(admin_user, queue, member_extensions(pbx, queue)[0], "pause").ok
+    assert store.fresh_at_get() == before
+    assert "action" in store.successes_get()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import redis
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -122,17 +123,22 @@ _MAX_QUEUE = 2_147_483_647
 
 class _ApiView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
-        # Snapshots, PBX state and budget live in Redis: without it there is nothing to serve,
-        # which is a temporary 503 rather than a 500 that looks like a bug.
+        # Snapshots, PBX state and budget live in Redis, users, tokens and history in the
+        # database: without either there is nothing to serve, which is a temporary 503 rather
+        # than a 500 that looks like a bug (a token's authentication already needs the database).
         if isinstance(exc, redis.RedisError | pbx.BudgetUnavailable):
-            logger.warning("API %s: Redis unavailable: %s", self.request.path, exc)
-            response = Response(
-                {"detail": gettext("The wallboard's Redis is unavailable.")},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
-            response["Retry-After"] = str(_REDIS_RETRY_AFTER_SECONDS)
-            return response
+            logger.warning("API %s: Redis unavailable: %r", self.request.path, exc)
+            return _unavailable(gettext("The wallboard's Redis is unavailable."))
+        if isinstance(exc, DatabaseError):
+            logger.warning("API %s: database unavailable: %r", self.request.path, exc)
+            return _unavailable(gettext("The wallboard's database is unavailable."))
         return super().handle_exception(exc)
+
+
+def _unavailable(detail: str) -> Response:
+    response = Response({"detail": detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    response["Retry-After"] = str(_REDIS_RETRY_AFTER_SECONDS)
+    return response
 
 
 class _AuthenticatedView(_ApiView):

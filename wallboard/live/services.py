@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 _ANSWERED_ERRORS = (pbx.NotFound, pbx.MissingParameter, pbx.QueueActionRefused)
 # Nothing was sent (or nothing can be concluded about the PBX): the state stays as it is.
 _NEUTRAL_ERRORS = (pbx.BudgetExhausted, pbx.BudgetUnavailable, pbx.InvalidArgument)
+# Sources whose answer brings the boards' data up to date (``fresh_at``).
+_FRESHENING = frozenset({SOURCE_CALLS})
 # The PBX as seen in the PBXState fields a viewer cares about; only these cause a push.
 _VISIBLE_STATE = ("state", "blocked_until", "unreachable_since", "last_error")
 
@@ -224,7 +226,9 @@ def pbx_outcome_record(*, source: str, error: Exception | None) -> None:
     """Note a PBX success or failure in the PBX state, and push the state if it changed."""
     now = time.time()
     if error is None:
-        store.success_note(source, at=now)
+        # Only what the poller fetches makes the boards' data fresh: an action's answer says the
+        # PBX is up, not that the queues on screen are current.
+        store.success_note(source, at=now, fresh=source in _FRESHENING or _is_status(source))
     if isinstance(error, _NEUTRAL_ERRORS):
         return
 
@@ -264,6 +268,10 @@ def _state_after(
         )
     state.pop("last_success", None)  # kept per source in its own hash (store.successes_get)
     return state
+
+
+def _is_status(source: str) -> bool:
+    return source.startswith(store.QUEUE_STATUS_PREFIX)
 
 
 def _visible(state: dict[str, Any] | None) -> tuple:

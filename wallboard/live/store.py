@@ -146,11 +146,14 @@ def attempt_forget(source: str) -> None:
     redis_connection().hdel(key("attempted"), source)
 
 
-def success_note(source: str, *, at: float) -> None:
+def success_note(source: str, *, at: float, fresh: bool = True) -> None:
+    """The PBX answered ``source`` at ``at``; ``fresh``: the boards' data is as new as that
+    (the heartbeat's ``fresh_at``)."""
     connection = redis_connection()
     with connection.pipeline(transaction=False) as pipe:
         pipe.hset(key("fetched"), source, repr(at))
-        pipe.set(key("fresh-at"), repr(at))
+        if fresh:
+            pipe.set(key("fresh-at"), repr(at))
         pipe.execute()
 
 
