@@ -7,9 +7,12 @@ import json
 import secrets
 
 import pytest
+import schemathesis
 from django.contrib.auth import get_user_model
+from django.core.wsgi import get_wsgi_application
 from django.test import override_settings
 from rest_framework.test import APIClient
+from werkzeug.test import Client as WsgiClient
 
 from wallboard.api.tokens import api_token_create
 from wallboard.control.models import MemberAction
@@ -51,6 +54,12 @@ def action_url(queue: int, extension: int, action: str) -> str:
 def as_json(value):
     """What a JSON client receives for ``value``."""
     return json.loads(json.dumps(value))
+
+
+def served_schema():
+    """The OpenAPI schema as /api/v1/schema/ serves it, bound to the application in this process
+    (schemathesis validates answers against it)."""
+    return schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
 
 
 @pytest.fixture
@@ -343,6 +352,17 @@ def test_health_details_need_a_login_or_a_token(snapshots, settings, admin_user)
         for secret in (settings.PBX_SECRET, settings.PBX_USER, settings.PBX_BUDGET_KEY):
             assert secret not in text
         assert body == as_json(selectors.health_get())
+
+
+def test_each_health_answer_matches_exactly_one_documented_shape(snapshots, admin_user):
+    schema = served_schema()
+    health = schema["/api/v1/health/"]["GET"]
+    client = WsgiClient(schema.app)
+    token = api_token_create(user=admin_user).secret
+    for headers in ({}, {"Authorization": f"Token {token}"}):
+        response = client.get("/api/v1/health/", headers=headers)
+        assert response.status_code == 200
+        health.validate_response(response)
 
 
 def test_health_says_blocked(snapshots, admin_user):

@@ -17,7 +17,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
-    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -294,11 +293,7 @@ class HealthView(_ApiView):
         "`status`; with a session or `Authorization: Token` also the details.",
         responses={
             200: OpenApiResponse(
-                PolymorphicProxySerializer(
-                    component_name="HealthAnswer",
-                    serializers=[serializers.HealthStatusSerializer, serializers.HealthSerializer],
-                    resource_type_field_name=None,
-                ),
+                serializers.HealthSerializer,
                 description="The status; the details too for an authenticated caller.",
             ),
             503: _REDIS_UNAVAILABLE,
