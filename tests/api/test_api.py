@@ -250,6 +250,45 @@ def test_invalid_numbers_are_400_without_a_pbx_request(snapshots, admin_user):
     assert not MemberAction.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("queue", "extension"),
+    [("abc", 201), (100, "-5"), ("1.5", 201), (100, "%D9%A3"), ("%201", 201)],
+)
+def test_anything_but_a_number_in_an_action_path_is_a_json_400(
+    snapshots, admin_user, queue, extension
+):
+    spent = pbx_requests(snapshots)
+    response = token_client(admin_user).post(action_url(queue, extension, "pause"))
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "positive whole number" in response.json()["detail"]
+    assert pbx_requests(snapshots) == spent
+    assert not MemberAction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/nothing-here/"),
+        ("get", "/api/v1/queues/abc/"),
+        ("get", "/api/v1/queues/1/2/"),
+        ("post", "/api/v1/queues/100/members/201/dance"),
+        ("delete", "/api/v2/queues/"),
+    ],
+)
+def test_a_path_the_api_does_not_have_is_a_json_404(snapshots, admin_user, method, path):
+    response = getattr(token_client(admin_user), method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_page_that_does_not_exist_is_still_the_sites_page(db):
+    response = APIClient().get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
 def test_a_user_looping_on_actions_is_throttled_before_the_pbx(snapshots, admin_user, settings):
     settings.ACTIONS_PER_USER_PER_MINUTE = 2
     queue = first_queue(snapshots)

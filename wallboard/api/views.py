@@ -154,7 +154,7 @@ class MemberActionView(_AuthenticatedView):
 
     member_action_name: str = ""
 
-    def post(self, request: Request, queue: int, extension: int) -> Response:
+    def post(self, request: Request, queue: str, extension: str) -> Response:
         try:
             outcome = member_action(
                 user=request.user,
