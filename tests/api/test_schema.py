@@ -64,3 +64,15 @@ def test_every_action_documents_its_answers():
     assert pause["security"]  # the others require the session or a token
     snapshot = schema["components"]["schemas"]["QueueSnapshot"]["properties"]
     assert {"members", "waiting", "counts", "fetched", "version"} <= set(snapshot)
+
+
+def test_queue_and_extension_numbers_are_documented_with_the_bounds_the_api_accepts():
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    bounded = {"type": "integer", "minimum": 1, "maximum": 2_147_483_647}
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] in {"queue", "extension"}:
+                    assert parameter["schema"] == bounded, (path, parameter)
+    pause = schema["paths"]["/api/v1/queues/{queue}/members/{extension}/pause"]["post"]
+    assert {p["name"] for p in pause["parameters"]} >= {"queue", "extension"}

@@ -33,6 +33,7 @@ from wallboard.api import serializers
 from wallboard.api.tokens import ApiTokenAuthentication
 from wallboard.control import access
 from wallboard.control.services import (
+    MAX_NUMBER,
     ActionForbidden,
     ActionInvalid,
     ActionOutcome,
@@ -60,11 +61,14 @@ _STATUS_FOR_REASON = {
     Reason.INVALID: status.HTTP_400_BAD_REQUEST,
 }
 
+# Queue and extension numbers are positive and fit the database's int4; the schema says so, so
+# that a value it calls valid is never the 400 of an invalid one.
+_POSITIVE_NUMBER = {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}
 _QUEUE_PARAMETER = OpenApiParameter(
-    "queue", OpenApiTypes.INT, OpenApiParameter.PATH, description="The PBX queue number."
+    "queue", _POSITIVE_NUMBER, OpenApiParameter.PATH, description="The PBX queue number."
 )
 _EXTENSION_PARAMETER = OpenApiParameter(
-    "extension", OpenApiTypes.INT, OpenApiParameter.PATH, description="The agent's extension."
+    "extension", _POSITIVE_NUMBER, OpenApiParameter.PATH, description="The agent's extension."
 )
 _RETRY_AFTER_HEADER = OpenApiParameter(
     "Retry-After",
