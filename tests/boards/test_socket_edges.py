@@ -150,6 +150,15 @@ async def test_an_exception_in_a_handler_leaves_nothing_behind(polled, admin, mo
     assert await sync_to_async(store.clients_count)() == 0
 
 
+@pytest.mark.parametrize("path", ["/ws/nothing/", "/ws/kiosk/a/b/", "/ws/board", "/other/"])
+async def test_a_path_with_no_socket_is_refused_without_an_application_error(path):
+    communicator = WebsocketCommunicator(application, path, headers=[ORIGIN])
+    connected, _code = await communicator.connect(timeout=5)
+    assert not connected  # the handshake is refused, as for a foreign Origin
+    await communicator.disconnect()  # raises what the application raised, if anything
+    assert not process_hub().consumers
+
+
 # --- rights withdrawn ------------------------------------------------------------------------
 
 
