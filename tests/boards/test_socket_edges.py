@@ -115,6 +115,19 @@ async def test_a_message_flood_is_rate_limited_then_closed(polled, admin):
     assert not process_hub().consumers
 
 
+async def test_after_closing_a_flooder_nothing_more_is_answered(polled, admin):
+    _client, headers = await sync_to_async(_login)(admin)
+    communicator = await _open("/ws/board/", headers)
+    await _drain(communicator)
+    for _ in range(MESSAGE_FLOOD_DROPS + 30):
+        await communicator.send_to(text_data=json.dumps({"type": "resync"}))
+    assert await _closed_with(communicator) == 4429
+    # Frames already on their way are read but not answered: no error, no second close.
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+    assert not process_hub().consumers
+
+
 @pytest.mark.parametrize("param", ["²", "9" * 5000, "-1,0,abc"])
 async def test_junk_queue_numbers_are_ignored(polled, admin, param):
     _client, headers = await sync_to_async(_login)(admin)
