@@ -26,6 +26,7 @@ from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.errors import FailureGroup
+from werkzeug.test import Client as WsgiClient
 
 from pbxapi.simulator.centre import FIRST_AGENT, FIRST_QUEUE, RECEPTION
 from wallboard.api.tokens import api_token_create
@@ -81,6 +82,9 @@ schema = schemathesis.openapi.from_wsgi(
 )
 
 PERSONAS = ["admin", "team_lead", "viewer", "anonymous"]
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+# Undocumented methods a client could send; OPTIONS and HEAD are answered for every path.
+HTTP_METHODS_SENT = {"GET", "PUT", "POST", "DELETE", "PATCH"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,11 @@ def connection_kept(db) -> Iterator[None]:
     yield
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def admin_token(db) -> str:
+    return api_token_create(user=get_user_model().objects.create_superuser("fuzz-boss")).secret
 
 
 @pytest.fixture
@@ -195,6 +204,24 @@ def test_it_answers_every_operation_as_its_schema_says(
     case, persona, connection_kept, answers, never_blocked
 ):
     answers.append(case.call_and_validate().status_code)
+
+
+def test_it_refuses_every_undocumented_method_of_every_path_with_a_405(
+    pbx, connection_kept, admin_token
+):
+    """Schemathesis tries other methods without credentials (a 401); signed in, each is a 405
+    that names the methods the path has."""
+    client = WsgiClient(schema.app)
+    headers = {"Authorization": f"Token {admin_token}"}
+    for template, operations in schema.raw_schema["paths"].items():
+        path = template.format(queue=KNOWN_QUEUES[0], extension=FIRST_AGENT)
+        documented = {method.upper() for method in operations if method in HTTP_METHODS}
+        for method in sorted(HTTP_METHODS_SENT - documented):
+            response = client.open(path, method=method, headers=headers)
+            assert response.status_code == 405, (method, path, response.status_code)
+            assert response.mimetype == "application/json", (method, path)
+            allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+            assert documented <= allowed, (method, path, allowed)
 
 
 # --- the checks themselves -------------------------------------------------------------------
