@@ -10,9 +10,10 @@ process hub, no watcher registration in Redis, and a fresh socket still gets hel
 snapshot and the PBX state.
 
 The routed application in this process (``WebsocketCommunicator``), the real channel layer on
-Redis, snapshots in Redis built from the real simulator, actions through the real budget. One
-event loop for each test's examples (one process hub, as in Daphne). Bounded: a fixed number of
-derandomised examples, and the frames of one example are answered within seconds.
+Redis, snapshots in Redis built from the real simulator, actions through the real budget, and
+heartbeats and re-checks ten times a second. One event loop for each test's examples (one
+process hub, as in Daphne). Bounded: a fixed number of derandomised examples, and the frames of
+one example are answered within seconds.
 """
 
 from __future__ import annotations
@@ -229,6 +230,15 @@ def doors(live) -> dict[str, Door]:
     }
 
 
+@pytest.fixture(autouse=True)
+def beats_all_the_time(settings):
+    """Heartbeats and rights re-checks many times an example, so that they run into the frames,
+    floods and closes being fuzzed (with the defaults most examples would see none)."""
+    settings.WS_HEARTBEAT_SECONDS = 0.1
+    settings.WS_USER_RECHECK_SECONDS = 0.2
+    settings.WS_RECHECK_SECONDS = 0.2
+
+
 @pytest.fixture
 def loop() -> Iterator[asyncio.Runner]:
     """One event loop for all the examples of a test, as Daphne has one per process."""
@@ -283,12 +293,22 @@ def _check_answers(outputs: list[dict[str, Any]], *, accepted: bool) -> int | No
     return closed
 
 
+def _is_heartbeat(output: dict[str, Any]) -> bool:
+    return output["type"] == "websocket.send" and output["text"].startswith('{"type":"heartbeat"')
+
+
 async def _answers(communicator: WebsocketCommunicator) -> list[dict[str, Any]]:
-    """What the application sends until it has been quiet for a moment."""
+    """What the application sends until it has said nothing but heartbeats for a moment."""
     outputs = []
     deadline = time.monotonic() + ANSWER_SECONDS
-    while not await communicator.receive_nothing(timeout=QUIET_SECONDS):
-        outputs.append(await communicator.receive_output())
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < QUIET_SECONDS:
+        if await communicator.receive_nothing(timeout=0.02, interval=0.005):
+            continue
+        output = await communicator.receive_output()
+        outputs.append(output)
+        if not _is_heartbeat(output):
+            quiet_since = time.monotonic()
         assert time.monotonic() < deadline, "the socket kept talking"
     return outputs
 
@@ -324,16 +344,20 @@ async def _fresh_socket_works(door: Door, queues: list[int]) -> None:
     """A new socket through the same door gets hello, every snapshot and the PBX state."""
     communicator = WebsocketCommunicator(application, door.path, headers=list(door.headers))
     connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    hello = json.loads(await communicator.receive_from(timeout=5))
-    assert hello["type"] == "hello" and hello["queues"] == queues
-    state = [json.loads(await communicator.receive_from(timeout=5)) for _ in range(len(queues) + 1)]
-    assert [m["type"] for m in state] == ["snapshot"] * len(queues) + ["pbx"]
-    assert [m["queue"] for m in state[:-1]] == queues
-    # While it is open it is registered (so the empty registrations afterwards mean something).
-    registered = await sync_to_async(_registrations)()
-    assert set(registered) == {store.key("clients"), *(store.key("watchers", q) for q in queues)}
-    await _hang_up(communicator)
+    try:
+        assert connected
+        hello = json.loads(await communicator.receive_from(timeout=5))
+        assert hello["type"] == "hello" and hello["queues"] == queues
+        state = [json.loads(await communicator.receive_from(timeout=5)) for _ in queues]
+        state.append(json.loads(await communicator.receive_from(timeout=5)))
+        assert [m["type"] for m in state] == ["snapshot"] * len(queues) + ["pbx"]
+        assert [m["queue"] for m in state[:-1]] == queues
+        # While it is open it is registered (so no registration afterwards means something).
+        registered = await sync_to_async(_registrations)()
+        watchers = {store.key("watchers", queue) for queue in queues}
+        assert set(registered) == {store.key("clients"), *watchers}
+    finally:
+        await _hang_up(communicator)
     await _nothing_left_behind()
 
 
@@ -378,12 +402,15 @@ def test_it_answers_any_frames_as_documented_and_leaves_nothing_behind(
     async def example() -> None:
         communicator = WebsocketCommunicator(application, door.path, headers=list(door.headers))
         connected, _ = await communicator.connect(timeout=5)
-        assert connected
-        for frame in sent:
-            for _ in range(frame.repeat):
-                await communicator.send_input(frame.message())
-        outputs = await _answers(communicator)
-        outputs += await _hang_up(communicator)
+        outputs = []
+        try:
+            assert connected
+            for frame in sent:
+                for _ in range(frame.repeat):
+                    await communicator.send_input(frame.message())
+            outputs += await _answers(communicator)
+        finally:
+            outputs += await _hang_up(communicator)
         _check_answers(outputs, accepted=True)
         await _nothing_left_behind()
         await _fresh_socket_works(door, live)
@@ -465,8 +492,12 @@ def test_it_refuses_or_serves_any_handshake_as_documented(
     async def example() -> None:
         communicator = WebsocketCommunicator(application, door.path, headers=list(door.headers))
         connected, _ = await communicator.connect(timeout=5)
-        outputs = await _answers(communicator) if connected else []
-        outputs += await _hang_up(communicator)
+        outputs = []
+        try:
+            if connected:
+                outputs += await _answers(communicator)
+        finally:
+            outputs += await _hang_up(communicator)
         _check_answers(outputs, accepted=connected)
         await _nothing_left_behind()
         await _fresh_socket_works(doors["admin"], live)
