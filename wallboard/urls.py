@@ -8,5 +8,7 @@ urlpatterns = [
     path("", include("wallboard.boards.urls")),
 ]
 
+# A path nothing answers: JSON under /api/ like every API error, the site's page elsewhere.
+handler404 = "wallboard.errors.not_found"
 # Redis or the database away: 503 with a page that retries by itself (wallboard.outage).
 handler500 = "wallboard.outage.server_error"

@@ -7,9 +7,12 @@ import json
 import secrets
 
 import pytest
+import schemathesis
 from django.contrib.auth import get_user_model
+from django.core.wsgi import get_wsgi_application
 from django.test import override_settings
 from rest_framework.test import APIClient
+from werkzeug.test import Client as WsgiClient
 
 from wallboard.api.tokens import api_token_create
 from wallboard.control.models import MemberAction
@@ -51,6 +54,12 @@ def action_url(queue: int, extension: int, action: str) -> str:
 def as_json(value):
     """What a JSON client receives for ``value``."""
     return json.loads(json.dumps(value))
+
+
+def served_schema():
+    """The OpenAPI schema as /api/v1/schema/ serves it, bound to the application in this process
+    (schemathesis validates answers against it)."""
+    return schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
 
 
 @pytest.fixture
@@ -241,6 +250,45 @@ def test_invalid_numbers_are_400_without_a_pbx_request(snapshots, admin_user):
     assert not MemberAction.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("queue", "extension"),
+    [("abc", 201), (100, "-5"), ("1.5", 201), (100, "%D9%A3"), ("%201", 201)],
+)
+def test_anything_but_a_number_in_an_action_path_is_a_json_400(
+    snapshots, admin_user, queue, extension
+):
+    spent = pbx_requests(snapshots)
+    response = token_client(admin_user).post(action_url(queue, extension, "pause"))
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "positive whole number" in response.json()["detail"]
+    assert pbx_requests(snapshots) == spent
+    assert not MemberAction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/nothing-here/"),
+        ("get", "/api/v1/queues/abc/"),
+        ("get", "/api/v1/queues/1/2/"),
+        ("post", "/api/v1/queues/100/members/201/dance"),
+        ("delete", "/api/v2/queues/"),
+    ],
+)
+def test_a_path_the_api_does_not_have_is_a_json_404(snapshots, admin_user, method, path):
+    response = getattr(token_client(admin_user), method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_page_that_does_not_exist_is_still_the_sites_page(db):
+    response = APIClient().get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
 def test_a_user_looping_on_actions_is_throttled_before_the_pbx(snapshots, admin_user, settings):
     settings.ACTIONS_PER_USER_PER_MINUTE = 2
     queue = first_queue(snapshots)
@@ -343,6 +391,17 @@ def test_health_details_need_a_login_or_a_token(snapshots, settings, admin_user)
         for secret in (settings.PBX_SECRET, settings.PBX_USER, settings.PBX_BUDGET_KEY):
             assert secret not in text
         assert body == as_json(selectors.health_get())
+
+
+def test_each_health_answer_matches_exactly_one_documented_shape(snapshots, admin_user):
+    schema = served_schema()
+    health = schema["/api/v1/health/"]["GET"]
+    client = WsgiClient(schema.app)
+    token = api_token_create(user=admin_user).secret
+    for headers in ({}, {"Authorization": f"Token {token}"}):
+        response = client.get("/api/v1/health/", headers=headers)
+        assert response.status_code == 200
+        health.validate_response(response)
 
 
 def test_health_says_blocked(snapshots, admin_user):

@@ -120,3 +120,15 @@ def test_the_snapshot_schema_has_todays_figures_and_the_staffing_hint():
     assert {"answered", "talk_seconds"} <= set(components["Member"]["properties"])
     assert "needed" in components["Staffing"]["properties"]
     assert "staffing" in components["QueueSnapshot"]["properties"]
+
+
+def test_queue_and_extension_numbers_are_documented_with_the_bounds_the_api_accepts():
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    bounded = {"type": "integer", "minimum": 1, "maximum": 2_147_483_647}
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] in {"queue", "extension"}:
+                    assert parameter["schema"] == bounded, (path, parameter)
+    pause = schema["paths"]["/api/v1/queues/{queue}/members/{extension}/pause"]["post"]
+    assert {p["name"] for p in pause["parameters"]} >= {"queue", "extension"}

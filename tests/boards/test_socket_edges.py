@@ -115,6 +115,19 @@ async def test_a_message_flood_is_rate_limited_then_closed(polled, admin):
     assert not process_hub().consumers
 
 
+async def test_after_closing_a_flooder_nothing_more_is_answered(polled, admin):
+    _client, headers = await sync_to_async(_login)(admin)
+    communicator = await _open("/ws/board/", headers)
+    await _drain(communicator)
+    for _ in range(MESSAGE_FLOOD_DROPS + 30):
+        await communicator.send_to(text_data=json.dumps({"type": "resync"}))
+    assert await _closed_with(communicator) == 4429
+    # Frames already on their way are read but not answered: no error, no second close.
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+    assert not process_hub().consumers
+
+
 @pytest.mark.parametrize("param", ["²", "9" * 5000, "-1,0,abc"])
 async def test_junk_queue_numbers_are_ignored(polled, admin, param):
     _client, headers = await sync_to_async(_login)(admin)
@@ -148,6 +161,15 @@ async def test_an_exception_in_a_handler_leaves_nothing_behind(polled, admin, mo
     assert not process_hub().members
     assert await sync_to_async(store.watched_queues)(queues) == set()
     assert await sync_to_async(store.clients_count)() == 0
+
+
+@pytest.mark.parametrize("path", ["/ws/nothing/", "/ws/kiosk/a/b/", "/ws/board", "/other/"])
+async def test_a_path_with_no_socket_is_refused_without_an_application_error(path):
+    communicator = WebsocketCommunicator(application, path, headers=[ORIGIN])
+    connected, _code = await communicator.connect(timeout=5)
+    assert not connected  # the handshake is refused, as for a foreign Origin
+    await communicator.disconnect()  # raises what the application raised, if anything
+    assert not process_hub().consumers
 
 
 # --- rights withdrawn ------------------------------------------------------------------------

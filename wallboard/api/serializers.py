@@ -222,17 +222,32 @@ class HealthStatusSerializer(serializers.Serializer):
 
 
 class HealthSerializer(HealthStatusSerializer):
-    pbx = PBXStateSerializer(help_text="The PBX connection: ok, blocked until, unreachable since.")
+    """The status and, for an authenticated caller, the details. The details are optional in
+    the schema rather than a second shape: the bare status would also match the full shape's
+    ``status``, so a ``oneOf`` of the two is ambiguous for every authenticated answer."""
+
+    pbx = PBXStateSerializer(
+        required=False,
+        help_text="The PBX connection: ok, blocked until, unreachable since (authenticated).",
+    )
     fresh_at = serializers.DateTimeField(
-        allow_null=True, help_text="When the last successful PBX fetch completed."
+        allow_null=True,
+        required=False,
+        help_text="When the last successful PBX fetch completed (authenticated).",
     )
     requests_last_window = serializers.IntegerField(
-        help_text="PBX requests spent in the budget's current window (PBX_BUDGET_WINDOW seconds)."
+        required=False,
+        help_text="PBX requests spent in the budget's current window (PBX_BUDGET_WINDOW seconds; "
+        "authenticated).",
     )
     budget_blocked_until = serializers.DateTimeField(
-        allow_null=True, help_text="Until when the shared budget refuses every PBX request."
+        allow_null=True,
+        required=False,
+        help_text="Until when the shared budget refuses every PBX request (authenticated).",
     )
-    connected_clients = serializers.IntegerField(help_text="Open websocket connections.")
+    connected_clients = serializers.IntegerField(
+        required=False, help_text="Open websocket connections (authenticated)."
+    )
 
 
 # --- call history (reports and call records) ----------------------------------------------

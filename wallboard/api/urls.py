@@ -5,26 +5,29 @@ from wallboard.api import views
 
 app_name = "api"
 
+# An action's queue and extension are taken as any path segment: the action service answers
+# anything but a positive whole number with a 400 that says so (docs/api.md), where the int
+# converter would have made "abc" a bare 404.
 urlpatterns = [
     path("queues/", views.QueueListView.as_view(), name="queue-list"),
     path("queues/<int:queue>/", views.QueueDetailView.as_view(), name="queue-detail"),
     path(
-        "queues/<int:queue>/members/<int:extension>/pause",
+        "queues/<str:queue>/members/<str:extension>/pause",
         views.MemberPauseView.as_view(),
         name="member-pause",
     ),
     path(
-        "queues/<int:queue>/members/<int:extension>/unpause",
+        "queues/<str:queue>/members/<str:extension>/unpause",
         views.MemberUnpauseView.as_view(),
         name="member-unpause",
     ),
     path(
-        "queues/<int:queue>/members/<int:extension>/add",
+        "queues/<str:queue>/members/<str:extension>/add",
         views.MemberAddView.as_view(),
         name="member-add",
     ),
     path(
-        "queues/<int:queue>/members/<int:extension>/remove",
+        "queues/<str:queue>/members/<str:extension>/remove",
         views.MemberRemoveView.as_view(),
         name="member-remove",
     ),

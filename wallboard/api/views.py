@@ -24,7 +24,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
-    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -55,6 +54,7 @@ from wallboard.control.selectors import (
     missed_callers_list,
 )
 from wallboard.control.services import (
+    MAX_NUMBER,
     ActionForbidden,
     ActionInvalid,
     ActionOutcome,
@@ -96,11 +96,14 @@ _STATUS_FOR_REASON = {
     Reason.INVALID: status.HTTP_400_BAD_REQUEST,
 }
 
+# Queue and extension numbers are positive and fit the database's int4; the schema says so, so
+# that a value it calls valid is never the 400 of an invalid one.
+_POSITIVE_NUMBER = {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}
 _QUEUE_PARAMETER = OpenApiParameter(
-    "queue", OpenApiTypes.INT, OpenApiParameter.PATH, description="The PBX queue number."
+    "queue", _POSITIVE_NUMBER, OpenApiParameter.PATH, description="The PBX queue number."
 )
 _EXTENSION_PARAMETER = OpenApiParameter(
-    "extension", OpenApiTypes.INT, OpenApiParameter.PATH, description="The agent's extension."
+    "extension", _POSITIVE_NUMBER, OpenApiParameter.PATH, description="The agent's extension."
 )
 _RETRY_AFTER_HEADER = OpenApiParameter(
     "Retry-After",
@@ -197,7 +200,7 @@ class MemberActionView(_AuthenticatedView):
 
     member_action_name: str = ""
 
-    def post(self, request: Request, queue: int, extension: int) -> Response:
+    def post(self, request: Request, queue: str, extension: str) -> Response:
         try:
             outcome = member_action(
                 user=request.user,
@@ -336,11 +339,7 @@ class HealthView(_ApiView):
         "`status`; with a session or `Authorization: Token` also the details.",
         responses={
             200: OpenApiResponse(
-                PolymorphicProxySerializer(
-                    component_name="HealthAnswer",
-                    serializers=[serializers.HealthStatusSerializer, serializers.HealthSerializer],
-                    resource_type_field_name=None,
-                ),
+                serializers.HealthSerializer,
                 description="The status; the details too for an authenticated caller.",
             ),
             503: _REDIS_UNAVAILABLE,

@@ -57,7 +57,7 @@ SOURCES = frozenset(MemberAction.Source.values)
 ACTION_MAX_WAIT_SECONDS = 3.0
 
 # Queue and extension numbers are stored in PositiveIntegerField, which PostgreSQL caps here.
-_MAX_NUMBER = 2_147_483_647
+MAX_NUMBER = 2_147_483_647
 
 # Our Redis being down is usually a restart: worth trying again soon, not at once.
 _UNAVAILABLE_RETRY_SECONDS = 5
@@ -197,7 +197,7 @@ def _number(value: object, *, what: str) -> int:
         number = int(value)
     else:
         number = None
-    if number is None or not 0 < number <= _MAX_NUMBER:
+    if number is None or not 0 < number <= MAX_NUMBER:
         raise ActionInvalid(
             gettext("The %(what)s must be a positive whole number, not %(value)r.")
             % {"what": what, "value": value}

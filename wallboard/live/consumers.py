@@ -235,6 +235,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return False
 
     async def websocket_receive(self, message):
+        if self.released:
+            # Closed by us: frames the peer sent before it heard the close get no answer (a
+            # flood would otherwise be closed again for every frame still on its way).
+            return
         before = self.dropped
         await super().websocket_receive(message)
         if self.dropped > before:
