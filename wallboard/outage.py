@@ -8,15 +8,17 @@ from __future__ import annotations
 import sys
 
 import redis
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import requires_csrf_token
 
 from pbxapi.errors import BudgetUnavailable
 
-# The failures that mean "a service we depend on is away", not a bug.
-OUTAGES = (redis.RedisError, DatabaseError, BudgetUnavailable)
+# The failures that mean "a service we depend on is away", not a bug. A database error that is
+# not about reaching it (a bad query, a broken constraint) is a bug and stays a 500.
+DATABASE_OUTAGES = (OperationalError, InterfaceError)
+OUTAGES = (redis.RedisError, *DATABASE_OUTAGES, BudgetUnavailable)
 RETRY_SECONDS = 10
 
 _PAGE = """<!doctype html>

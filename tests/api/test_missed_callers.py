@@ -167,17 +167,15 @@ def test_a_browser_calls_back_with_its_csrf_token(callers, team_lead, centre):
     assert (audit.action, audit.source, audit.number) == ("call_back", "console", NUMBER)
 
 
-def test_a_token_calls_back_with_the_extension_used_last(callers, team_lead, centre):
+def test_a_token_names_the_extension_and_the_list_remembers_it(callers, team_lead, centre):
     client = token_client(team_lead)
-    no_default = post(client, callers[NUMBER])
-    assert no_default.status_code == 400
-    assert no_default.json() == {"detail": "Choose the extension to call back from."}
+    no_extension = post(client, callers[NUMBER])
+    assert no_extension.status_code == 400
+    assert no_extension.json() == {"detail": "Choose the extension to call back from."}
 
     assert post(client, callers[NUMBER], {"extension": DESK}).status_code == 200
-    centre.centre.set_call_outcome(NUMBER, "missed")
-    second = gave_up(centre, min(centre.centre.queue_numbers()), "00421905111222")
-    assert post(client, second).status_code == 200
-    assert placed(centre) == [(str(DESK), NUMBER), (str(DESK), "00421905111222")]
+    assert client.get("/api/v1/missed-callers/").json()["default_extension"] == DESK
+    assert placed(centre) == [(str(DESK), NUMBER)]
     assert set(MemberAction.objects.values_list("source", flat=True)) == {"api"}
 
 

@@ -32,6 +32,8 @@ REPORT_PARAMETERS = ("from", "to", "queues", "interval")
 AGENT_PARAMETERS = ("from", "to", "queues")
 CALL_PARAMETERS = ("from", "to", "queues", "agent", "outcome", "caller", "page", "page_size")
 _ALWAYS_ALLOWED = ("format",)
+# Parameters whose values the schema types (a date, a number, one of a list).
+_TYPED = ("from", "to", "interval", "outcome", "page", "page_size")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,18 @@ def history_query(
             gettext("Unknown parameter(s) %(unknown)s; this endpoint takes %(allowed)s")
             % {"unknown": ", ".join(unknown), "allowed": ", ".join(allowed)}
         )
+    repeated = sorted(name for name in params if len(_values(params, name)) > 1)
+    if repeated:
+        raise QueryInvalid(
+            gettext("%(names)s given more than once") % {"names": ", ".join(repeated)}
+        )
+    empty = sorted(name for name in _TYPED if params.get(name) == "")
+    if empty:
+        # A date, number or choice given empty is a mistake, not "the default": say so.
+        raise QueryInvalid(
+            gettext("%(names)s given empty: leave a parameter out or give it a value")
+            % {"names": ", ".join(empty)}
+        )
     date_from = _date(params, "from", default=today)
     date_to = _date(params, "to", default=date_from)
     interval = params.get("interval") or INTERVAL_DAY
@@ -91,6 +105,12 @@ def history_query(
             params, "page_size", default=DEFAULT_PAGE_SIZE, low=1, high=RECORDS_PAGE_SIZE_MAX
         ),
     )
+
+
+def _values(params: Mapping[str, str], name: str) -> list[str]:
+    """Every value given for ``name`` (a QueryDict keeps them all; a plain mapping one)."""
+    getlist = getattr(params, "getlist", None)
+    return getlist(name) if getlist is not None else [params[name]]
 
 
 def _date(params: Mapping[str, str], name: str, *, default: date) -> date:

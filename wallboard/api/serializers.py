@@ -519,8 +519,8 @@ class CallBackRequestSerializer(serializers.Serializer):
     extension = serializers.IntegerField(
         min_value=1,
         max_value=MAX_EXTENSION,
-        required=False,
-        help_text="The extension that rings first (yours); default: the one you last used.",
+        help_text="The extension that rings first (yours); the list's `default_extension` is "
+        "the one you last used.",
     )
 
 

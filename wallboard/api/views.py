@@ -16,7 +16,6 @@ from collections.abc import Mapping
 import redis
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -77,6 +76,7 @@ from wallboard.history.selectors import (
     queues_with_calls,
 )
 from wallboard.live import selectors
+from wallboard.outage import DATABASE_OUTAGES
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class _ApiView(APIView):
         if isinstance(exc, redis.RedisError | pbx.BudgetUnavailable):
             logger.warning("API %s: Redis unavailable: %r", self.request.path, exc)
             return _unavailable(gettext("The wallboard's Redis is unavailable."))
-        if isinstance(exc, DatabaseError):
+        if isinstance(exc, DATABASE_OUTAGES):
             logger.warning("API %s: database unavailable: %r", self.request.path, exc)
             return _unavailable(gettext("The wallboard's database is unavailable."))
         return super().handle_exception(exc)
@@ -368,14 +368,16 @@ _HISTORY_INVALID = OpenApiResponse(
     "too long for its interval, an unknown interval, outcome or parameter, a bad queue list or "
     "page, a report of more than 100,000 sets of figures.",
 )
+# A day the history answers for (history.intervals: 2000-01-01 to 2100-12-31).
+_HISTORY_DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$"}
 _DATE_PARAMETERS = [
     OpenApiParameter(
         "from",
-        OpenApiTypes.DATE,
-        description="First day (YYYY-MM-DD, the PBX's local day); default: today.",
+        _HISTORY_DAY,
+        description="First day (YYYY-MM-DD, the PBX's local day, 2000 to 2100); default: today.",
     ),
     OpenApiParameter(
-        "to", OpenApiTypes.DATE, description="Last day, included; default: the same as `from`."
+        "to", _HISTORY_DAY, description="Last day, included; default: the same as `from`."
     ),
     OpenApiParameter(
         "queues",
@@ -621,7 +623,7 @@ class MissedCallerListView(_AuthenticatedView):
         parameters=[
             OpenApiParameter(
                 "queue",
-                OpenApiTypes.INT,
+                _POSITIVE_NUMBER,
                 description="Only this queue's missed callers (a team lead: one of theirs).",
             )
         ],
@@ -648,6 +650,9 @@ class MissedCallerListView(_AuthenticatedView):
                 % {"unknown": ", ".join(unknown)}
             )
         queue = None
+        given = request.query_params.getlist("queue")
+        if len(given) > 1 or given == [""]:
+            return _bad_request(gettext("queue must be one queue number, given once"))
         text = request.query_params.get("queue", "")
         if text:
             digits = text.isascii() and text.isdigit() and len(text) <= 10
@@ -691,7 +696,7 @@ class MissedCallerCallBackView(_AuthenticatedView):
             ),
             400: OpenApiResponse(
                 serializers.CallBackProblemSerializer,
-                description="No extension given and none remembered; an extension the PBX does "
+                description="No extension given; an extension the PBX does "
                 "not have or whose phone is not registered; a number that is not an outside "
                 "number; or the PBX refused the call (the outcome's fields are then set).",
             ),
@@ -739,9 +744,9 @@ class MissedCallerCallBackView(_AuthenticatedView):
         if not isinstance(data, Mapping):
             return _bad_request(gettext('Send a JSON object such as {"extension": 201}.'))
         extension = data.get("extension")
-        if extension is not None and (
-            isinstance(extension, bool) or not isinstance(extension, int)
-        ):
+        if extension is None:
+            return _bad_request(gettext("Choose the extension to call back from."))
+        if isinstance(extension, bool) or not isinstance(extension, int):
             return _bad_request(
                 gettext("extension must be an extension number, not %(value)r")
                 % {"value": extension}
