@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import redis
+from django.core import signals
+from django.db import close_old_connections
 
 from pbxapi.budget import RedisBudget
 
@@ -303,3 +305,15 @@ def pytest_collection_modifyitems(config, items) -> None:
         uses = _INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def connection_kept(db) -> Iterator[None]:
+    """Django's handler closes the database connection around every request; the test's
+    transaction lives on that connection, so it stays open during the run (as Django's own test
+    client arranges; without it PostgreSQL answers the second request with a closed connection)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)

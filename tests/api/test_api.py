@@ -393,7 +393,9 @@ def test_health_details_need_a_login_or_a_token(snapshots, settings, admin_user)
         assert body == as_json(selectors.health_get())
 
 
-def test_each_health_answer_matches_exactly_one_documented_shape(snapshots, admin_user):
+def test_each_health_answer_matches_exactly_one_documented_shape(
+    snapshots, admin_user, connection_kept
+):
     schema = served_schema()
     health = schema["/api/v1/health/"]["GET"]
     client = WsgiClient(schema.app)

@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
-from django.core import signals
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.errors import FailureGroup
@@ -116,18 +114,6 @@ def pbx(simulator_factory):
     for queue in KNOWN_QUEUES:
         queue_refresh(queue=queue, with_calls=True)
     return sim
-
-
-@pytest.fixture
-def connection_kept(db) -> Iterator[None]:
-    """Django's handler closes the database connection around every request; the test's
-    transaction lives on that connection, so it stays open during the run (as Django's own test
-    client arranges; without it PostgreSQL answers the second request with a closed connection)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
