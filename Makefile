@@ -27,11 +27,14 @@ browser:
 
 test: lint test-sqlite test-postgres
 
+# Two test processes (pytest-xdist), one per core; a test file stays in one process.
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile
+
 test-sqlite: $(VENV)/.installed browser
-	$(PY) -m pytest
+	$(PYTEST)
 
 test-postgres: $(VENV)/.installed browser
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTEST)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
