@@ -11,6 +11,7 @@ from datetime import date
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -281,3 +282,20 @@ def test_two_polls_never_overlap(cdr_pbx, queues_known):
     cdr_pbx.before_answer = None
     assert CallRecord.objects.count() == 1
     assert services.cdr_poll_tick(now=EVENING) is not None  # the lock was released
+
+
+def test_while_actions_crowd_the_budget_the_cdr_read_comes_less_often(cdr_pbx, queues_known):
+    """Like the poller's slow sources: a background request in a full window would make an
+    agent's action take a poll's slot. The figures are still published every run."""
+    queues_known([100])
+    cdr_pbx.days[DAY] = [answered(1, "2026-11-20 10:00:00", waited=4, talk=60)]
+    assert services.cdr_poll_tick(now=EVENING).days  # read: nobody is acting
+    read = len(cdr_pbx.requests)
+    store.poll_grid_set({"slot": time.time(), "demand": 3.0, "at": time.time()})  # busy
+    stretched = services.cdr_poll_tick(now=EVENING)
+    assert stretched.deferred and not stretched.days
+    assert len(cdr_pbx.requests) == read
+    assert published(100)["answered_today"] == 1
+    store.mark_note(services.CDR_READ_MARK, at=time.time() - 3 * settings.CDR_POLL_SECONDS)
+    assert services.cdr_poll_tick(now=EVENING).days is not None
+    assert len(cdr_pbx.requests) > read  # three periods on, it reads again

@@ -16,6 +16,7 @@ cursor are saved in one transaction, so a crash never loses or skips a row.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -35,7 +36,9 @@ from wallboard.history.kpi import QueueFigures
 from wallboard.history.models import CallRecord, CdrDayCursor
 from wallboard.history.records import page_rows, queue_attribute, record_read, row_identity
 from wallboard.history.selectors import BoardToday, board_today_get, pbx_zone
+from wallboard.live import store
 from wallboard.live.pbx import pbx_client
+from wallboard.live.poller import background_stretch
 from wallboard.live.selectors import known_queue_numbers
 from wallboard.live.services import kpi_publish
 from wallboard.live.shapes import AgentToday, Staffing, TodayFigures
@@ -299,6 +302,7 @@ def cdr_poll_run(*, now: datetime | None = None) -> PollReport:
 CDR_POLL_SOFT_TIME_LIMIT = 50.0
 CDR_POLL_HARD_TIME_LIMIT = 60.0
 CDR_POLL_LOCK = "cdr-poll-lock"
+CDR_READ_MARK = "cdr-read"
 
 
 def cdr_poll_tick(*, now: datetime | None = None) -> PollReport | None:
@@ -313,7 +317,7 @@ def cdr_poll_tick(*, now: datetime | None = None) -> PollReport | None:
         return None
     try:
         try:
-            report = cdr_poll_run(now=now)
+            report = _cdr_read_unless_busy(now=now)
         except pbx.PBXError as error:
             # Blocked, unreachable, a broken answer: the live poller shows the PBX state; the
             # cursors keep what was read, and the next run carries on from there.
@@ -323,6 +327,21 @@ def cdr_poll_tick(*, now: datetime | None = None) -> PollReport | None:
         return report
     finally:
         lock.release()
+
+
+def _cdr_read_unless_busy(*, now: datetime | None) -> PollReport:
+    """``cdr_poll_run``, as often as the boards can spare it: while agent actions use more than
+    the budget's reserve, the CDR read comes BACKGROUND_STRETCH times less often, like the
+    poller's own slow sources (a background request in a full window makes an action take a
+    poll's slot, and that round is a request longer on every board)."""
+    stretch = background_stretch()
+    last = store.mark_get(CDR_READ_MARK)
+    period = settings.CDR_POLL_SECONDS * stretch * 0.95  # a beat early is still on time
+    if stretch > 1 and last is not None and time.time() - last < period:
+        return PollReport(deferred=True)
+    report = cdr_poll_run(now=now)
+    store.mark_note(CDR_READ_MARK, at=time.time())
+    return report
 
 
 # --- today's figures for the live boards ------------------------------------------------------

@@ -63,10 +63,10 @@ _KIND_ORDER = {SOURCE_QUEUES: 0, SOURCE_EXTENSIONS: 1, SOURCE_CALLS: 2}
 # Slow sources fetched on the budget's "background" lane, off the poll grid (see _tick).
 BACKGROUND_SOURCES = frozenset({SOURCE_QUEUES, SOURCE_EXTENSIONS})
 # While actions use more than the reserve (the polls leave them extra room), the slow sources
-# come this many times less often. The window is then full: a background request in it makes
-# the next action wait for a poll's slot, and that round is a whole request longer on every
-# board. Names and registrations can wait a few minutes more while supervisors are that busy;
-# who is on a call cannot.
+# (the poller's and the call history's CDR reads) come this many times less often. The window
+# is then full: a background request in it makes the next action wait for a poll's slot, and
+# that round is a whole request longer on every board. Names, registrations and the history
+# can wait a few minutes more while supervisors are that busy; who is on a call cannot.
 BACKGROUND_STRETCH = 3.0
 
 
@@ -78,6 +78,15 @@ class TickReport:
     fetched: list[str] = field(default_factory=list)
     failed: str | None = None
     changed: int = 0
+
+
+def background_stretch() -> float:
+    """How many times less often slow background fetches should come right now: the poller's
+    queue list and extensions, and the call history's CDR reads (``BACKGROUND_STRETCH`` while
+    agent actions use more than the reserve, else 1)."""
+    grid = store.poll_grid_get()
+    busy = polls_leave((grid or {}).get("demand") or 0.0) > settings.PBX_ACTION_RESERVE
+    return BACKGROUND_STRETCH if busy else 1.0
 
 
 def due_sources(
@@ -183,9 +192,7 @@ def _tick(seconds: float) -> TickReport:
 
     known = [q["queue"] for q in store.known_queues()]
     watched = store.watched_queues(known)
-    grid = store.poll_grid_get()
-    busy = polls_leave((grid or {}).get("demand") or 0.0) > settings.PBX_ACTION_RESERVE
-    slow = BACKGROUND_STRETCH if busy else 1.0
+    slow = background_stretch()
     # Background sources the budget refused since the last grid request: tried again after it.
     refused: set[str] = set()
     while (remaining := deadline - time.monotonic()) > 0:

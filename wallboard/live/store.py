@@ -470,3 +470,15 @@ def rate_take(name: str, *, limit: int, window: float) -> float | None:
         secrets.token_hex(8),
     )
     return int(wait) / 1_000_000 if int(wait) else None
+
+
+# --- when something last happened (a name per job: "cdr-read") -----------------------------
+
+
+def mark_note(name: str, *, at: float) -> None:
+    redis_connection().hset(key("marks"), name, repr(at))
+
+
+def mark_get(name: str) -> float | None:
+    raw = redis_connection().hget(key("marks"), name)
+    return float(raw) if raw is not None else None
