@@ -14,8 +14,10 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -46,9 +48,6 @@ def _simulated_day_start(time_zone: str) -> list[str]:
     """Outside office hours the simulated call centre follows the real clock into a quiet night;
     a newcomer should see a busy centre, so start its clock at 10:00 (SIMULATOR_START_AT overrides,
     "now" keeps the real clock)."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     start_at = os.environ.get("SIMULATOR_START_AT", "")
     if start_at == "now":
         return []
@@ -67,6 +66,7 @@ def main() -> None:
     web_port = int(os.environ.get("WEB_PORT", "8000"))
     # Kiosk URLs printed below must point at this Daphne.
     os.environ.setdefault("SITE_URL", f"http://{web_host}:{web_port}")
+    # Django is imported only now: its settings read the environment set above.
     import django
 
     django.setup()
