@@ -20,8 +20,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -179,6 +180,24 @@ def redis_delete_prefix(prefix: str) -> int:
     finally:
         client.close()
     return deleted
+
+
+def throwaway_postgres(server: str, prefix: str) -> tuple[str, Callable[[], None]]:
+    """A new database on the PostgreSQL server at ``server`` (whatever database its URL names,
+    which need not exist: the server's ``postgres`` database creates it), and a function that
+    drops it, ending any connection still open to it."""
+    import psycopg  # only a PostgreSQL run needs the driver itself
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin_url = urlunparse(urlparse(server)._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return urlunparse(urlparse(server)._replace(path=f"/{name}")), drop
 
 
 def wallboard_env(

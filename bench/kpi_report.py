@@ -22,13 +22,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import throwaway_postgres
 
 ZONE = ZoneInfo("Europe/Bratislava")
 FIRST_DAY = date(2026, 10, 1)  # October: the autumn DST change is in the month
@@ -63,20 +63,7 @@ def main() -> None:
 def _database(server: str | None, var_dir: str):
     if not server:
         return f"sqlite://{var_dir}/bench.sqlite3", lambda: None
-    import psycopg  # only a PostgreSQL run needs the driver itself
-
-    name = f"bench_kpi_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        from django.db import connections  # set up by then (see _run)
-
-        connections.close_all()
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-    return urlunparse(urlparse(server)._replace(path=f"/{name}")), drop
+    return throwaway_postgres(server, "bench_kpi")
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -32,7 +32,6 @@ import time
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,6 +44,7 @@ from bench.harness import (
     machine_facts,
     manage,
     table,
+    throwaway_postgres,
     wallboard_env,
 )
 
@@ -112,17 +112,7 @@ def main() -> None:
 def _database(server: str | None, directory: Path):
     if not server:
         return f"sqlite://{directory / 'bench.sqlite3'}", lambda: None
-    import psycopg  # only a PostgreSQL run needs the driver itself
-
-    name = f"bench_reports_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunparse(urlparse(server)._replace(path=f"/{name}")), drop
+    return throwaway_postgres(server, "bench_reports")
 
 
 def _run(args: argparse.Namespace, ws: Workspace, database_url: str) -> None:
