@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,9 @@ class CdrPBX:
     def __init__(self) -> None:
         self.days: dict[date, list[Any]] = {}
         self.requests: list[dict[str, str]] = []
+        # time.monotonic() when each request arrived and when its answer had been written.
+        self.arrived: list[float] = []
+        self.answered: list[float] = []
         # True: every answer ends with a stray "" element, as the API document's examples do.
         self.artefacts = False
         # Called (in the server's thread) with the request's number before it is answered.
@@ -36,6 +40,7 @@ class CdrPBX:
                 split = urlsplit(self.path)
                 query = {name: values[-1] for name, values in parse_qs(split.query).items()}
                 pbx.requests.append(query)
+                pbx.arrived.append(time.monotonic())
                 if pbx.before_answer is not None:
                     pbx.before_answer(len(pbx.requests))
                 if split.path.rstrip("/") != "/api/cdr":
@@ -55,6 +60,7 @@ class CdrPBX:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                pbx.answered.append(time.monotonic())
 
             def log_message(self, *args: Any) -> None:
                 pass

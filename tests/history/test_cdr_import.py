@@ -76,6 +76,19 @@ def test_it_imports_a_range_oldest_day_first_and_settles_it(three_days):
     assert "rows 3,005  requests 4" in lines[-1]
 
 
+def test_it_holds_one_budget_slot_at_a_time(three_days, settings):
+    """Each request comes a whole window after the previous one ended, when that request's slot
+    has left the budget: the import never takes more than the slot the polls leave idle."""
+    run("--from", "2026-11-01", "--to", "2026-11-03")
+
+    assert len(three_days.arrived) == 4
+    gaps = [
+        arrived - answered
+        for answered, arrived in zip(three_days.answered, three_days.arrived[1:], strict=False)
+    ]
+    assert min(gaps) >= settings.PBX_BUDGET_WINDOW
+
+
 def test_settled_days_are_skipped_and_read_again_when_asked(three_days):
     run("--from", "2026-11-01", "--to", "2026-11-03")
     asked = len(three_days.requests)

@@ -177,6 +177,28 @@ def call_records_purge(*, today: date) -> int:
 # --- reading the PBX --------------------------------------------------------------------------
 
 
+def backfill_pace(*, sleep: Callable[[float], None] = time.sleep) -> Callable[[], None]:
+    """A ``pace`` for ``cdr_day_read`` that keeps a backfill to one budget slot at a time: each
+    request after the first waits a window (longer while agent actions crowd the budget, as the
+    poller's slow sources do) after the previous one ended, when that request's slot has left
+    the window.
+
+    The background lane alone would not do: a reader that waits for slots takes each one the
+    moment it frees, before the poll grid's next request asks for it, and an import then took
+    half the budget from the boards. One slot at a time is the reserve the polls leave anyway:
+    a month of a busy centre (about 60 requests) takes five to six minutes.
+    """
+    first = True
+
+    def pace() -> None:
+        nonlocal first
+        if not first:
+            sleep(settings.PBX_BUDGET_WINDOW * background_stretch())
+        first = False
+
+    return pace
+
+
 def cdr_day_read(
     *,
     day: date,
@@ -186,9 +208,11 @@ def cdr_day_read(
     max_wait: float = 0.0,
     again: bool = False,
     on_page: Callable[[DayRead], None] | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> DayRead:
     """Read ``day``'s CDR from where its cursor stopped, page by page, until the end of the
-    day's list (or ``max_requests``). ``again`` re-reads a settled day from offset 0.
+    day's list (or ``max_requests``). ``again`` re-reads a settled day from offset 0; ``pace``
+    is called before each request (a backfill waits there for its turn).
 
     Each page and the cursor are saved together. A page whose first row is not the last row
     read means the list shrank or shifted: the day is read again from offset 0, once; twice in
@@ -213,6 +237,8 @@ def cdr_day_read(
     while max_requests is None or report.requests < max_requests:
         counted = cursor.rows
         offset = counted - 1 if counted else 0
+        if pace is not None:
+            pace()
         payload = client.cdr_raw(
             date_from=day, date_to=day, limit=CDR_PAGE_MAX, offset=offset,
             priority="background", max_wait=max_wait,

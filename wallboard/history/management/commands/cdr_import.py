@@ -1,8 +1,9 @@
 """`manage.py cdr_import --from 2026-10-01 --to 2026-11-30 [--again]`: store the PBX's call
 records of a range of days, oldest day first.
 
-It shares the PBX request budget with everything else (the background lane: it waits for idle
-slots and never takes one the boards or an agent need), so it can run beside `make run` or
+It shares the PBX request budget with everything else: on the background lane, one request at a
+time, each a budget window after the previous one ended, so it uses at most the one slot the
+live polls leave idle and the boards keep their pace; it can run beside `make run` or
 production. Days already settled are skipped (`--again` reads them again, picking up rows that
 changed since, such as deleted recordings). Ctrl-C stops it cleanly; running the same command
 again resumes where it stopped, to the row.
@@ -11,6 +12,7 @@ again resumes where it stopped, to the row.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -21,7 +23,12 @@ from redis import RedisError
 from pbxapi import errors as pbx
 from wallboard.history.intervals import days_of, local_today
 from wallboard.history.selectors import pbx_zone
-from wallboard.history.services import DayRead, call_records_attribute, cdr_day_read
+from wallboard.history.services import (
+    DayRead,
+    backfill_pace,
+    call_records_attribute,
+    cdr_day_read,
+)
 from wallboard.live.selectors import known_queue_numbers
 
 # How long one request may wait for a budget slot before the command says it is waiting.
@@ -162,9 +169,10 @@ class Command(BaseCommand):
             )
         days = days_of(first, last)
         progress = Progress(self.stderr, days=len(days))
+        pace = backfill_pace()
         try:
             for day in days:
-                self._day_import(day, known, again, progress)
+                self._day_import(day, known, again, progress, pace)
         except KeyboardInterrupt:
             progress.finish()
             self.stdout.write(
@@ -189,7 +197,9 @@ class Command(BaseCommand):
             + "."
         )
 
-    def _day_import(self, day: date, known: set[int], again: bool, progress: Progress) -> None:
+    def _day_import(
+        self, day: date, known: set[int], again: bool, progress: Progress, pace: Callable[[], None]
+    ) -> None:
         """Read one day to its end, waiting for the budget as long as it takes."""
         total = DayRead(day=day)  # what earlier attempts at the day read
         attempt = DayRead(day=day)  # what this attempt has read so far
@@ -208,6 +218,7 @@ class Command(BaseCommand):
                     max_wait=REQUEST_MAX_WAIT_SECONDS,
                     again=again,
                     on_page=page_read,
+                    pace=pace,
                 )
             except pbx.BudgetExhausted:
                 total, attempt = _added(total, attempt), DayRead(day=day)
