@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
@@ -28,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import throwaway_postgres
+from bench.harness import machine_facts, throwaway_postgres
 
 ZONE = ZoneInfo("Europe/Bratislava")
 FIRST_DAY = date(2026, 10, 1)  # October: the autumn DST change is in the month
@@ -94,9 +93,8 @@ def _run(args: argparse.Namespace) -> None:
         if connection.vendor == "sqlite"
         else connection.cursor().connection.info.server_version
     )
-    machine = platform.processor() or platform.machine()
+    print(machine_facts())
     print(f"database   {connection.vendor} {version}")
-    print(f"machine    {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"history    {len(rows):,} rows, {args.queues} queues, {FIRST_DAY} .. {last_day}")
     print(f"ingest     {len(rows) / stored:,.0f} rows/s through call_records_upsert")
     print()
