@@ -7,6 +7,7 @@ one `celery -A wallboard beat` service (docs/architecture.md).
 
 from __future__ import annotations
 
+from celery.beat import PersistentScheduler
 from celery.schedules import crontab, schedstate, schedule
 from django.conf import settings
 
@@ -15,6 +16,9 @@ from wallboard.live.tasks import POLL_TASK
 
 # The retention purge runs when call centres are quiet (CELERY_TIMEZONE, the installation's).
 PURGE_HOUR, PURGE_MINUTE = 3, 17
+# How far past its period a fixed-period entry's next event may lie before beat takes it as a
+# clock stepped back (the event's time has a little jitter: a tick's own run time).
+STEP_BACK_SLACK_SECONDS = 1.0
 
 
 class SteadySchedule(schedule):
@@ -26,6 +30,31 @@ class SteadySchedule(schedule):
         if self.maybe_make_aware(last_run_at) > self.maybe_make_aware(self.now()):
             return schedstate(is_due=True, next=self.seconds)
         return super().is_due(last_run_at)
+
+
+class SteadyScheduler(PersistentScheduler):
+    """Celery beat's scheduler (``CELERY_BEAT_SCHEDULER``), made to survive a clock stepped back.
+
+    Beat keeps each entry's next event as a wall-clock time and sleeps until the first one
+    without asking the entry: after a step back of N seconds that event lies N seconds ahead,
+    and beat sends nothing for N seconds, whatever the entry's schedule says. An event further
+    ahead than its entry's period can only come from such a step, so the events are worked out
+    again from the entries, which ``SteadySchedule`` then finds due.
+    """
+
+    def tick(self, *args, **kwargs) -> float:
+        if self._heap and self._clock_went_back():
+            self.populate_heap()
+        return super().tick(*args, **kwargs)
+
+    def _clock_went_back(self) -> bool:
+        for when, _priority, entry in self._heap:
+            if not isinstance(entry.schedule, schedule):
+                continue  # a crontab's next run may rightly be hours ahead
+            ahead = when - self._when(entry, 0)
+            if ahead > entry.schedule.seconds + STEP_BACK_SLACK_SECONDS:
+                return True
+        return False
 
 
 def beat_schedule() -> dict[str, dict]:

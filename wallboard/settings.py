@@ -324,6 +324,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"{REDIS_KEY_PREFIX}-tasks")
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "wallboard.schedule:SteadyScheduler"
 # Logging is Django's (LOGGING): one handler, one line per record, secrets redacted.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
