@@ -5,8 +5,8 @@ refused in words. The PBX is the stand-in at the HTTP seam; Ctrl-C is a real SIG
 from __future__ import annotations
 
 import io
-import os
 import signal
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -120,9 +120,14 @@ def test_it_waits_for_the_budget_instead_of_failing(three_days, monkeypatch):
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes_to_the_row(three_days):
+    command_thread = threading.get_ident()
+
     def interrupt_the_fourth_request(number: int) -> None:
         if number == 4:  # the second page of the last day: its first page is stored
-            os.kill(os.getpid(), signal.SIGINT)
+            # At the command's thread, which waits for this answer: a signal sent to the
+            # process may land on the server's thread, and the command would then see it only
+            # at some later, arbitrary point of its own.
+            signal.pthread_kill(command_thread, signal.SIGINT)
 
     three_days.before_answer = interrupt_the_fourth_request
 
