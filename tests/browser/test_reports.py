@@ -141,13 +141,15 @@ def test_the_reports_page_shows_the_engines_figures_for_a_week(stack, page_facto
             path=str(ARTIFACTS / f"reports-chart-{chart}-light.png")
         )
     # The same page on a dark system: the charts repaint in the dark theme's colours.
+    # Functions, not expressions: Playwright evaluates an expression that is not true at once
+    # with eval() in the page, which the page's Content-Security-Policy refuses.
     page.emulate_media(color_scheme="dark")
     page.wait_for_function(
-        "getComputedStyle(document.documentElement).getPropertyValue('--chart-text').trim()"
-        " === '#cbd5e1'"
+        "() => getComputedStyle(document.documentElement).getPropertyValue('--chart-text')"
+        ".trim() === '#cbd5e1'"
     )
     page.wait_for_function(
-        "Chart.getChart('chart-volume').options.scales.x.ticks.color === '#cbd5e1'"
+        "() => Chart.getChart('chart-volume').options.scales.x.ticks.color === '#cbd5e1'"
     )
     page.screenshot(path=str(ARTIFACTS / "reports-week-dark-full.png"), full_page=True)
     for chart in CHARTS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import signal
 import threading
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from pbxapi.errors import BudgetExhausted
+from wallboard.history import services
 from wallboard.history.management.commands import cdr_import
 from wallboard.history.models import CallRecord, CdrDayCursor
 from wallboard.live.pbx import pbx_budget
@@ -119,24 +121,28 @@ def test_it_waits_for_the_budget_instead_of_failing(three_days, monkeypatch):
     assert "Read 1 days" in out
 
 
-def test_ctrl_c_stops_cleanly_and_the_next_run_resumes_to_the_row(three_days):
-    command_thread = threading.get_ident()
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes_to_the_row(three_days, monkeypatch):
+    """A real SIGINT where an operator's Ctrl-C mostly lands: in the pause between two requests
+    (here before the fourth, the second page of the last day, whose first page is stored). Sent
+    while a request is at the PBX, it could reach the command at any point of its own code."""
+    pauses = 0
 
-    def interrupt_the_fourth_request(number: int) -> None:
-        if number == 4:  # the second page of the last day: its first page is stored
-            # At the command's thread, which waits for this answer: a signal sent to the
-            # process may land on the server's thread, and the command would then see it only
-            # at some later, arbitrary point of its own.
-            signal.pthread_kill(command_thread, signal.SIGINT)
+    def interrupted_pause(seconds: float) -> None:
+        nonlocal pauses
+        pauses += 1
+        if pauses == 3:
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        time.sleep(seconds)
 
-    three_days.before_answer = interrupt_the_fourth_request
+    monkeypatch.setattr(
+        cdr_import, "backfill_pace", lambda: services.backfill_pace(sleep=interrupted_pause)
+    )
 
     out, _ = run("--from", "2026-11-01", "--to", "2026-11-03")
 
     assert out.startswith("Interrupted after 2 of 3 days (3,002 rows, 3 requests)")
     assert "run the same command again to resume" in out
     assert CdrDayCursor.objects.get(day=LAST).rows == 3000
-    three_days.before_answer = None
     asked = len(three_days.requests)
 
     out, _ = run("--from", "2026-11-01", "--to", "2026-11-03")
