@@ -184,9 +184,9 @@ def backfill_pace(*, sleep: Callable[[float], None] = time.sleep) -> Callable[[]
     the window.
 
     The background lane alone would not do: a reader that waits for slots takes each one the
-    moment it frees, before the poll grid's next request asks for it, and an import then took
-    half the budget from the boards. One slot at a time is the reserve the polls leave anyway:
-    a month of a busy centre (about 60 requests) takes five to six minutes.
+    moment it frees, before the poll grid's next request asks for it, so it would take the
+    polls' slots. One slot at a time is the reserve the polls leave anyway (docs/kpi.md,
+    "Backfill").
     """
     first = True
 
