@@ -363,7 +363,8 @@ def _cdr_read_unless_busy(*, now: datetime | None) -> PollReport:
     stretch = background_stretch()
     last = store.mark_get(CDR_READ_MARK)
     period = settings.CDR_POLL_SECONDS * stretch * 0.95  # a beat early is still on time
-    if stretch > 1 and last is not None and time.time() - last < period:
+    # A mark in the future was noted before the clock was stepped back: not a recent read.
+    if stretch > 1 and last is not None and 0 <= time.time() - last < period:
         return PollReport(deferred=True)
     report = cdr_poll_run(now=now)
     store.mark_note(CDR_READ_MARK, at=time.time())
